@@ -18,6 +18,24 @@ ROTATE_BYTES = 15 * 1024 * 1024
 ROTATE_BACKUPS = 10
 
 
+class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stdout`` is at the moment of writing, not at configuration.
+
+    Tools that swap stdout (pytest's capture, a process manager) then still get the lines.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def _shared_processors(service: str) -> list[Any]:
     def add_service(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
         event_dict.setdefault("service", service)
@@ -40,7 +58,7 @@ def configure_logging(
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     )
     handlers: dict[str, dict[str, Any]] = {
-        "stdout": {"class": "logging.StreamHandler", "stream": sys.stdout, "formatter": "json"},
+        "stdout": {"()": StdoutHandler, "formatter": "json"},
     }
     if log_file:
         rotating = {

@@ -1,0 +1,115 @@
+"""The ASGI application: ``uvicorn app.main:app --port 8001`` (from ``services/ai-fastapi/``).
+
+``create_app(settings)`` builds it; the module-level ``app`` is built from the environment.
+
+From the outside in, a request meets:
+
+1. the kit's ``RequestContextMiddleware``: request id accepted or made, bound to every log line,
+   returned in ``X-Request-ID``; metrics labelled by route template; one access log line;
+2. ``StopAnsweredErrors`` (see ``app.errors``), then Starlette's ``ServerErrorMiddleware`` with
+   the 500 handler: both inside the request context, so a 500 carries the request id too;
+3. CORS when ``AI_CORS_ORIGINS`` is set, then the routes and the other error handlers.
+"""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TypedDict
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from helpdesk_kit.asgi import RequestContextMiddleware  # type: ignore[import-untyped, unused-ignore]
+from helpdesk_kit.logging import configure_logging  # type: ignore[import-untyped, unused-ignore]
+from helpdesk_kit.request_id import HEADER  # type: ignore[import-untyped, unused-ignore]
+from helpdesk_kit.sentry import init_sentry  # type: ignore[import-untyped, unused-ignore]
+from redis.asyncio import BlockingConnectionPool, Redis
+from sentry_sdk.integrations.fastapi import FastApiIntegration
+from sentry_sdk.integrations.logging import ignore_logger
+from sentry_sdk.integrations.starlette import StarletteIntegration
+from starlette.types import ASGIApp
+
+from app import errors
+from app.api import health
+from app.config import Settings
+
+SERVICE = "ai"
+REDIS_CLIENT_NAME = "helpdesk-ai"  # shows in Redis's CLIENT LIST
+
+
+class State(TypedDict):
+    """What the lifespan makes; each request reads it as ``request.state``."""
+
+    redis: Redis
+
+
+def make_redis(settings: Settings) -> Redis:
+    """The process's one Redis client, over a bounded pool.
+
+    A blocking pool: when all ``REDIS_POOL_SIZE`` connections are busy, a command waits up to
+    ``REDIS_SOCKET_TIMEOUT`` for one to come back instead of failing at once.
+    """
+    pool = BlockingConnectionPool.from_url(
+        str(settings.REDIS_URL),
+        max_connections=settings.REDIS_POOL_SIZE,
+        timeout=settings.REDIS_SOCKET_TIMEOUT,
+        socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
+        socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+        client_name=REDIS_CLIENT_NAME,
+    )
+    return Redis.from_pool(pool)  # the client owns the pool: closing one closes the other
+
+
+def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[State]]:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[State]:
+        redis = make_redis(settings)  # connects lazily: a Redis that is down fails readiness
+        try:
+            yield {"redis": redis}
+        finally:
+            await redis.aclose()
+
+    return lifespan
+
+
+class _App(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside ServerErrorMiddleware, which add_middleware cannot reach: see the module doc.
+        inner = errors.StopAnsweredErrors(super().build_middleware_stack())
+        stack: ASGIApp = RequestContextMiddleware(inner)
+        return stack
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings if settings is not None else Settings()
+    configure_logging(SERVICE, settings.LOG_LEVEL, log_file=settings.LOG_FILE)
+    if init_sentry(
+        settings.SENTRY_DSN,
+        service=SERVICE,
+        environment=settings.ENVIRONMENT,
+        integrations=[StarletteIntegration(), FastApiIntegration()],
+    ):
+        ignore_logger(errors.LOGGER_NAME)
+
+    app = _App(
+        title="Helpdesk AI",
+        version="0.1.0",
+        description="Ticket classification and triage for the helpdesk.",
+        openapi_url="/ai/openapi.json",
+        docs_url="/ai/docs",
+        redoc_url=None,
+        lifespan=_lifespan(settings),
+    )
+    errors.install_error_handlers(app)
+    if settings.AI_CORS_ORIGINS:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.AI_CORS_ORIGINS,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", HEADER],
+            expose_headers=[HEADER],
+            max_age=600,
+        )
+    app.include_router(health.router)
+    return app
+
+
+app = create_app()

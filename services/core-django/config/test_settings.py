@@ -1,0 +1,17 @@
+"""Settings for the core's own tests: the real ones, with local defaults for the secrets."""
+
+import os
+
+os.environ.setdefault("ENVIRONMENT", "local")
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-" + "k3y-" * 12)
+os.environ.setdefault("REALTIME_TOKEN_SECRET", "tests-only-realtime-secret-0123456789")
+
+from config.settings import *  # noqa: E402,F403
+
+# Tests render no collected static files; the manifest storage would demand a collectstatic.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
+STATIC_ROOT.mkdir(exist_ok=True)  # noqa: F405  (WhiteNoise warns about a missing folder)

@@ -1,0 +1,47 @@
+"""The first middleware of every request: request id, access log line, HTTP metrics.
+
+The id comes from the gateway's ``X-Request-ID`` (or is made here); it is bound to the context
+so every log line and every event written during the request carries it, and it is returned in
+the response. The access line replaces gunicorn's, which cannot see the id.
+"""
+
+import time
+from collections.abc import Callable
+
+import structlog
+from django.http import HttpRequest, HttpResponse
+from helpdesk_kit import metrics
+from helpdesk_kit.request_id import HEADER, accept_or_new, bind_request_id
+
+log = structlog.get_logger("access")
+_QUIET = frozenset({"/health/live", "/metrics"})
+_META_KEY = "HTTP_" + HEADER.upper().replace("-", "_")
+
+
+class RequestContextMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = accept_or_new(request.META.get(_META_KEY))
+        request.request_id = request_id  # type: ignore[attr-defined]
+        bind_request_id(request_id)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            response[HEADER] = request_id
+            elapsed = time.perf_counter() - started
+            match = request.resolver_match
+            route = f"/{match.route}" if match is not None and match.route else "<unmatched>"
+            metrics.observe(request.method or "GET", route, response.status_code, elapsed)
+            if request.path not in _QUIET:
+                log.info(
+                    "request",
+                    method=request.method,
+                    path=request.path,
+                    status=response.status_code,
+                    duration_ms=round(elapsed * 1000, 2),
+                )
+            return response
+        finally:
+            bind_request_id(None)

@@ -1,0 +1,41 @@
+"""Ticket endpoints. Thin: validate, call a service or selector, serialize."""
+
+from django.shortcuts import get_object_or_404
+from knox.models import AuthToken
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from helpdesk.accounts.models import User
+from helpdesk.common.pagination import NewestFirstCursorPagination
+from helpdesk.tickets.models import Channel
+from helpdesk.tickets.selectors import ticket_list_visible
+from helpdesk.tickets.serializers import TicketCreateSerializer, TicketPublicSerializer
+from helpdesk.tickets.services import ticket_create
+
+
+class TicketListCreateApi(APIView):
+    def get(self, request: Request) -> Response:
+        user: User = request.user  # type: ignore[assignment]
+        paginator = NewestFirstCursorPagination()
+        page = paginator.paginate_queryset(ticket_list_visible(user=user), request, view=self)
+        return paginator.get_paginated_response(TicketPublicSerializer(page, many=True).data)
+
+    def post(self, request: Request) -> Response:
+        user: User = request.user  # type: ignore[assignment]
+        serializer = TicketCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ticket = ticket_create(
+            requester=user,
+            channel=Channel.API if isinstance(request.auth, AuthToken) else Channel.WEB,
+            **serializer.validated_data,
+        )
+        return Response(TicketPublicSerializer(ticket).data, status=status.HTTP_201_CREATED)
+
+
+class TicketDetailApi(APIView):
+    def get(self, request: Request, number: int) -> Response:
+        user: User = request.user  # type: ignore[assignment]
+        ticket = get_object_or_404(ticket_list_visible(user=user), number=number)
+        return Response(TicketPublicSerializer(ticket).data)

@@ -1,0 +1,14 @@
+"""Reads of tickets, always scoped to what the caller may see."""
+
+from django.db.models import QuerySet
+
+from helpdesk.accounts.models import Role, User
+from helpdesk.tickets.models import Ticket
+
+
+def ticket_list_visible(*, user: User) -> QuerySet[Ticket]:
+    """Agents, admins and bots see their organization's tickets; customers only their own."""
+    tickets = Ticket.objects.filter(organization_id=user.organization_id)
+    if user.role == Role.CUSTOMER:
+        tickets = tickets.filter(requester=user)
+    return tickets

@@ -1,0 +1,156 @@
+"""The tickets API as agents, customers and bots use it, including everything they get wrong."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from helpdesk.accounts.models import Organization, Role, User
+from helpdesk.tickets.models import Ticket
+from tests.factories import client_for, make_user
+
+URL = "/api/v1/tickets/"
+
+
+def _assert_error(response: object, status: int, code: str) -> dict[str, object]:
+    assert response.status_code == status, response.content  # type: ignore[attr-defined]
+    body: dict[str, object] = response.json()  # type: ignore[attr-defined]
+    assert set(body) == {"code", "message", "details", "request_id"}
+    assert body["code"] == code
+    assert body["request_id"] == response["X-Request-ID"]  # type: ignore[index]
+    return body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_agent_creates_a_ticket_with_a_bearer_token(agent: User) -> None:
+    response = client_for(agent).post(
+        URL, {"subject": "Tent zip", "description": "Stuck", "priority": "high"}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["number"] == 1
+    assert body["priority"] == "high"
+    assert body["status"] == "new"
+    assert body["channel"] == "api"
+    assert body["organization"] == agent.organization.slug  # type: ignore[union-attr]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ticket_numbers_are_sequential_per_organization(
+    org: Organization, other_org: Organization
+) -> None:
+    ours, theirs = client_for(make_user(org)), client_for(make_user(other_org))
+    numbers = [
+        ours.post(URL, {"subject": "s", "description": "d"}, format="json").json()["number"],
+        theirs.post(URL, {"subject": "s", "description": "d"}, format="json").json()["number"],
+        ours.post(URL, {"subject": "s", "description": "d"}, format="json").json()["number"],
+    ]
+    assert numbers == [1, 1, 2]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_customer_lists_only_their_own_tickets(org: Organization) -> None:
+    alice, bob = make_user(org, Role.CUSTOMER), make_user(org, Role.CUSTOMER)
+    client_for(alice).post(URL, {"subject": "mine", "description": "d"}, format="json")
+    client_for(bob).post(URL, {"subject": "bob's", "description": "d"}, format="json")
+    listed = client_for(alice).get(URL).json()["results"]
+    assert [t["subject"] for t in listed] == ["mine"]
+    assert client_for(alice).get(f"{URL}2/").status_code == 404  # bob's ticket
+
+
+@pytest.mark.django_db(transaction=True)
+def test_agent_lists_the_organizations_tickets_newest_first(org: Organization, agent: User) -> None:
+    customer = make_user(org, Role.CUSTOMER)
+    for subject in ("first", "second"):
+        client_for(customer).post(URL, {"subject": subject, "description": "d"}, format="json")
+    listed = client_for(agent).get(URL).json()["results"]
+    assert [t["subject"] for t in listed] == ["second", "first"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_agent_cannot_read_another_organizations_ticket(
+    agent: User, other_org: Organization
+) -> None:
+    client_for(make_user(other_org)).post(URL, {"subject": "x", "description": "d"}, format="json")
+    assert client_for(agent).get(URL).json()["results"] == []
+    _assert_error(client_for(agent).get(f"{URL}1/"), 404, "not_found")
+
+
+@pytest.mark.django_db
+def test_unknown_fields_are_refused(agent: User) -> None:
+    body = _assert_error(
+        client_for(agent).post(
+            URL, {"subject": "s", "description": "d", "priorty": "high"}, format="json"
+        ),
+        400,
+        "validation_error",
+    )
+    assert body["details"] == {"priorty": ["This field is not allowed."]}
+    assert not Ticket.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"description": "no subject"}, "subject"),
+        ({"subject": "", "description": "d"}, "subject"),
+        ({"subject": ["a", "list"], "description": "d"}, "subject"),
+        ({"subject": "s", "description": "d", "priority": "whenever"}, "priority"),
+        ({"subject": "x" * 201, "description": "d"}, "subject"),
+    ],
+)
+def test_invalid_fields_get_field_details(agent: User, payload: dict[str, object], field: str) -> None:
+    body = _assert_error(client_for(agent).post(URL, payload, format="json"), 400, "validation_error")
+    assert field in body["details"]  # type: ignore[operator]
+
+
+@pytest.mark.django_db
+def test_malformed_json_is_a_400_not_a_500(agent: User) -> None:
+    response = client_for(agent).generic("POST", URL, "{not json", content_type="application/json")
+    _assert_error(response, 400, "parse_error")
+
+
+@pytest.mark.django_db
+def test_a_json_list_instead_of_an_object_is_a_validation_error(agent: User) -> None:
+    _assert_error(client_for(agent).post(URL, [1, 2], format="json"), 400, "validation_error")
+
+
+@pytest.mark.django_db
+def test_form_encoded_bodies_are_unsupported(agent: User) -> None:
+    response = client_for(agent).post(URL, {"subject": "s", "description": "d"})
+    _assert_error(response, 415, "unsupported_media_type")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("header", ["Bearer hdp_not-a-real-token", "Bearer", "Bearer a b"])
+def test_a_bad_token_is_refused(header: str) -> None:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+    _assert_error(client.get(URL), 401, "authentication_failed")
+
+
+@pytest.mark.django_db
+def test_no_credentials_is_refused() -> None:
+    _assert_error(APIClient().get(URL), 401, "not_authenticated")
+
+
+@pytest.mark.django_db
+def test_a_token_of_a_user_without_organization_is_refused() -> None:
+    _assert_error(client_for(make_user(None)).get(URL), 401, "authentication_failed")
+
+
+@pytest.mark.django_db
+def test_a_deactivated_users_token_stops_working(agent: User) -> None:
+    client = client_for(agent)
+    agent.is_active = False
+    agent.save()
+    _assert_error(client.get(URL), 401, "authentication_failed")
+
+
+@pytest.mark.django_db
+def test_wrong_method_is_a_405_in_the_error_shape(agent: User) -> None:
+    _assert_error(client_for(agent).delete(URL), 405, "method_not_allowed")
+
+
+@pytest.mark.django_db
+def test_unknown_api_path_is_a_json_404() -> None:
+    _assert_error(APIClient().get("/api/v1/nothing-here/"), 404, "not_found")

@@ -1,0 +1,98 @@
+"""Settings, read once from the environment at start-up.
+
+Only the environment is read (no ``.env`` file): in containers the orchestrator sets it, and
+locally the process manager (honcho) loads ``.env`` into it. A missing or weak token secret
+stops the process before it accepts a connection, with a message that names the variable.
+"""
+
+from typing import Annotated, Any, Literal
+
+from helpdesk_shared import EVENTS_STREAM  # type: ignore[import-untyped]
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SECRET_MIN_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # One pool per process: the stream reader holds one connection, readiness pings borrow one.
+    redis_pool_size: int = Field(default=20, ge=2, le=1000)
+    # Shared with core, which signs the connection tokens (HS256).
+    realtime_token_secret: SecretStr = Field(min_length=SECRET_MIN_LENGTH)
+    environment: Literal["local", "production"] = "production"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_file: str | None = None
+    sentry_dsn: SecretStr | None = None
+    events_stream: str = Field(default=EVENTS_STREAM, min_length=1)
+    # Browser origins allowed to open a connection. Empty: same origin only (never "any").
+    realtime_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_file", "sentry_dsn", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        """``LOG_FILE=`` in an env file means "not set", not "a file named ''"."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("realtime_cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _no_wildcard_in_production(self) -> "Settings":
+        """Any origin would let any web page open a connection with a token it got hold of."""
+        if "*" in self.realtime_cors_origins and self.environment == "production":
+            raise ValueError("REALTIME_CORS_ORIGINS may not contain '*' in production")
+        return self
+
+    @property
+    def cors_allowed_origins(self) -> list[str] | str | None:
+        """The value python-socketio expects.
+
+        ``None`` is its same-origin check; an empty list would turn origin checks off entirely,
+        so an empty allow-list must never be passed through as ``[]``.
+        """
+        if not self.realtime_cors_origins:
+            return None
+        if "*" in self.realtime_cors_origins:
+            return "*"
+        return list(self.realtime_cors_origins)
+
+
+class ConfigurationError(SystemExit):
+    """Raised at start-up when the environment is incomplete; exits with a readable message."""
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or exit with one line per problem (no traceback)."""
+    try:
+        return Settings()  # type: ignore[call-arg]  # the values come from the environment
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+            problems.append(f"  {name}: {_explain(name, err)}")
+        raise ConfigurationError(
+            "realtime: invalid configuration, refusing to start:\n" + "\n".join(problems)
+        ) from None
+
+
+def _explain(name: str, err: Any) -> str:
+    if name == "REALTIME_TOKEN_SECRET":
+        if err["type"] == "missing":
+            return (
+                "is required: set it to the secret core signs realtime tokens with "
+                f"(at least {SECRET_MIN_LENGTH} characters)"
+            )
+        return f"must be at least {SECRET_MIN_LENGTH} characters long"
+    return str(err["msg"])

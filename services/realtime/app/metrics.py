@@ -1,0 +1,39 @@
+"""Realtime's own metrics, beside the HTTP ones the kit records.
+
+Defined once per process at import (a collector may be registered only once), so ``create_app``
+can be called many times (tests) without duplicate registrations.
+"""
+
+from datetime import UTC, datetime
+from typing import Final
+
+from helpdesk_shared.events import EVENT_TYPES  # type: ignore[import-untyped]
+from prometheus_client import Counter, Gauge, Histogram
+
+CONNECTED_CLIENTS: Final = Gauge(
+    "realtime_connected_clients",
+    "Socket.IO connections authenticated and open",
+    multiprocess_mode="livesum",
+)
+EVENTS_EMITTED: Final = Counter(
+    "realtime_events_emitted",
+    "Events read from the stream and emitted to their organization's room",
+    ["type"],
+)
+EVENT_DELAY: Final = Histogram(
+    "realtime_event_delay_seconds",
+    "Time from an event's occurred_at to its emission by this process",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+
+# Types are written by our own producers, but an unknown type still costs one series each:
+# label the known ones by name and the rest together.
+OTHER_TYPE: Final = "other"
+
+
+def event_emitted(event_type: str, occurred_at: datetime) -> None:
+    label = event_type if event_type in EVENT_TYPES else OTHER_TYPE
+    EVENTS_EMITTED.labels(label).inc()
+    # A producer clock ahead of ours would give a negative delay; count it as none.
+    delay = (datetime.now(UTC) - occurred_at).total_seconds()
+    EVENT_DELAY.observe(max(delay, 0.0))

@@ -1,0 +1,195 @@
+"""The reader that turns entries of the events stream into Socket.IO emissions.
+
+One task per process does ``XREAD BLOCK`` on the stream and emits each event to the room of its
+organization. No consumer group: every realtime process must see every event (each holds its
+own connections), and a dashboard that misses an event while disconnected reloads its state
+anyway, so the position is kept in memory only.
+
+Where it starts: the stream's last entry when the process starts, so a new process does not
+replay history to dashboards. Afterwards it always continues from the last id it read, also
+across a Redis outage: it backs off (0.1 s doubling to 5 s), reconnects and reads on from that
+id, so every entry added after the outage (or relayed late by the outbox once Redis is back)
+is emitted once. A malformed entry is logged and skipped; nothing in an entry stops the reader.
+"""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any, Final
+
+import structlog
+from helpdesk_shared import parse_event  # type: ignore[import-untyped]
+from helpdesk_shared.streams import STREAM_FIELD_EVENT  # type: ignore[import-untyped]
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app import metrics
+
+# Emit ``data`` (the envelope as a JSON object) as event ``event`` to Socket.IO room ``room``.
+Emit = Callable[[str, dict[str, Any], str], Awaitable[None]]
+
+BLOCK_MS: Final = 5_000
+COUNT: Final = 300
+BACKOFF_INITIAL: Final = 0.1
+BACKOFF_MAX: Final = 5.0
+# Readiness: a healthy reader completes a read at least every BLOCK_MS; allow for slack.
+ALIVE_WITHIN_SECONDS: Final = 15.0
+# An id lower than any real one: "read everything" when the stream does not exist yet.
+STREAM_START: Final = "0-0"
+
+log = structlog.get_logger("realtime.stream")
+
+
+class StreamReader:
+    def __init__(
+        self,
+        redis: Redis,
+        stream: str,
+        emit: Emit,
+        *,
+        block_ms: int = BLOCK_MS,
+        count: int = COUNT,
+        backoff_initial: float = BACKOFF_INITIAL,
+        backoff_max: float = BACKOFF_MAX,
+    ) -> None:
+        self._redis = redis
+        self._stream = stream
+        self._emit = emit
+        self._block_ms = block_ms
+        self._count = count
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._task: asyncio.Task[None] | None = None
+        self._last_ok: float | None = None  # monotonic time of the last completed read
+        self._failing = False
+        self.last_id: str | None = None  # None until the start position is known
+
+    # Lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self.run(), name=f"stream-reader:{self._stream}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    def is_alive(self, within: float = ALIVE_WITHIN_SECONDS) -> bool:
+        """Whether the last attempt succeeded and it completed a read in the last ``within`` s."""
+        if self._task is None or self._task.done() or self._failing or self._last_ok is None:
+            return False
+        return time.monotonic() - self._last_ok <= within
+
+    async def check_alive(self) -> None:
+        """A readiness check (kit ``readiness``): raise when the reader is not reading."""
+        if not self.is_alive():
+            raise RuntimeError(f"no completed stream read in the last {ALIVE_WITHIN_SECONDS:g} s")
+
+    # The loop -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        delay = self._backoff_initial
+        while True:
+            try:
+                await self._read_once()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self._failing = True
+                log.warning(
+                    "stream_read_failed",
+                    stream=self._stream,
+                    last_id=self.last_id,
+                    error=f"{type(exc).__name__}: {exc}",
+                    retry_in_s=delay,
+                )
+            except Exception:
+                # A bug, not an outage: report it, but keep the reader (and the service) going.
+                self._failing = True
+                log.exception("stream_reader_error", stream=self._stream, retry_in_s=delay)
+            else:
+                if self._failing:
+                    log.info("stream_read_recovered", stream=self._stream, last_id=self.last_id)
+                self._failing = False
+                delay = self._backoff_initial
+                continue
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._backoff_max)
+
+    async def _read_once(self) -> None:
+        if self.last_id is None:
+            self.last_id = await self._current_last_id()
+            self._last_ok = time.monotonic()
+            log.info("stream_reader_started", stream=self._stream, from_id=self.last_id)
+        response = await self._redis.xread(
+            {self._stream: self.last_id}, count=self._count, block=self._block_ms
+        )
+        self._last_ok = time.monotonic()
+        for entry_id, fields in _entries(response):
+            await self._handle(entry_id, fields)
+            # Advance past every entry, emitted or skipped, so none is read twice.
+            self.last_id = entry_id
+
+    async def _current_last_id(self) -> str:
+        newest = await self._redis.xrevrange(self._stream, count=1)
+        return _text(newest[0][0]) if newest else STREAM_START
+
+    async def _handle(self, entry_id: str, fields: Mapping[Any, Any] | None) -> None:
+        raw = (fields or {}).get(STREAM_FIELD_EVENT)
+        if raw is None:
+            log.warning("stream_entry_skipped", entry_id=entry_id, reason="no event field")
+            return
+        try:
+            envelope = parse_event(raw)
+        except ValidationError as exc:
+            log.warning(
+                "stream_entry_skipped",
+                entry_id=entry_id,
+                reason="malformed envelope",
+                errors=exc.error_count(),
+                error=str(exc)[:500],
+            )
+            return
+        try:
+            await self._emit(
+                envelope.type,
+                envelope.model_dump(mode="json"),
+                f"org:{envelope.organization_id}",
+            )
+        except Exception:
+            log.exception("stream_entry_emit_failed", entry_id=entry_id, event_id=str(envelope.id))
+            return
+        metrics.event_emitted(envelope.type, envelope.occurred_at)
+        log.debug(
+            "event_emitted",
+            entry_id=entry_id,
+            event_id=str(envelope.id),
+            type=envelope.type,
+            organization_id=envelope.organization_id,
+            request_id=envelope.request_id,
+        )
+
+
+def _entries(response: Any) -> Iterator[tuple[str, Mapping[Any, Any] | None]]:
+    """The entries of an XREAD reply for one stream, in the RESP2 or RESP3 shape."""
+    if not response:
+        return
+    streams = response.values() if isinstance(response, dict) else (s[1] for s in response)
+    for entries in streams:
+        # RESP3 wraps the entries of each stream in one more list: [[(id, fields), ...]].
+        if entries and isinstance(entries[0], list):
+            entries = entries[0]
+        for entry_id, fields in entries:
+            yield _text(entry_id), fields
+
+
+def _text(value: str | bytes | None) -> str:
+    if value is None:
+        raise ValueError("stream entry without an id")
+    return value.decode() if isinstance(value, bytes) else value

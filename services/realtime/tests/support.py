@@ -1,0 +1,273 @@
+"""Helpers the tests share: tokens, events, a real server on a free port, real clients."""
+
+import asyncio
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jwt
+import socketio  # type: ignore[import-untyped]
+import uvicorn
+from helpdesk_shared import (  # type: ignore[import-untyped]
+    REALTIME_TOKEN_AUDIENCE,
+    REALTIME_TOKEN_ISSUER,
+    Actor,
+    TicketCreated,
+    TicketCreatedData,
+    uuid7,
+)
+from helpdesk_shared.streams import (  # type: ignore[import-untyped]
+    STREAM_FIELD_EVENT,
+    STREAM_FIELD_ORG,
+    STREAM_FIELD_TYPE,
+)
+from redis.asyncio import Redis
+
+from app.config import Settings
+from app.main import create_app
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+SECRET = "test-realtime-secret-0123456789-abcdefghij"
+WAIT_S = 10.0
+
+
+# Tokens ---------------------------------------------------------------------------------------
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    payload: dict[str, Any] = {
+        "iss": REALTIME_TOKEN_ISSUER,
+        "aud": REALTIME_TOKEN_AUDIENCE,
+        "sub": "7",
+        "org": 1,
+        "role": "agent",
+        "iat": now,
+        "exp": now + 300,
+    }
+    payload.update(overrides)
+    return {k: v for k, v in payload.items() if v is not None}
+
+
+def make_token(secret: str = SECRET, algorithm: str = "HS256", **overrides: Any) -> str:
+    return jwt.encode(claims(**overrides), secret, algorithm=algorithm)
+
+
+# Events ---------------------------------------------------------------------------------------
+
+
+def ticket_created(organization_id: int, ticket_id: int, subject: str = "Printer on fire") -> Any:
+    now = datetime.now(UTC)
+    return TicketCreated(
+        id=uuid7(),
+        occurred_at=now,
+        organization_id=organization_id,
+        ticket_id=ticket_id,
+        actor=Actor(kind="user", id=7, role="agent"),
+        request_id="req-test",
+        data=TicketCreatedData(
+            number=ticket_id,
+            subject=subject,
+            description="It is on fire.",
+            status="new",
+            priority="high",
+            channel="web",
+            requester_id=99,
+            created_at=now - timedelta(milliseconds=5),
+        ),
+    )
+
+
+async def publish(redis: Redis, stream: str, event: Any) -> str:
+    """XADD an envelope the way the outbox relay does: the JSON plus type and org beside it."""
+    fields = {
+        STREAM_FIELD_EVENT: event.model_dump_json(),
+        STREAM_FIELD_TYPE: event.type,
+        STREAM_FIELD_ORG: str(event.organization_id),
+    }
+    return str(await redis.xadd(stream, fields))  # type: ignore[arg-type]
+
+
+# The app under uvicorn -----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def make_settings(stream: str, redis_url: str = REDIS_URL) -> Settings:
+    return Settings(
+        redis_url=redis_url,
+        realtime_token_secret=SECRET,  # type: ignore[arg-type]
+        events_stream=stream,
+        environment="local",
+        log_level="INFO",
+    )
+
+
+@contextlib.asynccontextmanager
+async def serve(settings: Settings, *, wait_ready: bool = True) -> AsyncIterator[str]:
+    """Run the real app under uvicorn in this event loop; yield its base URL.
+
+    With ``wait_ready`` it returns only once ``/health/`` says 200, i.e. the stream reader has
+    found its start position, so an event published afterwards is certain to be emitted.
+    """
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        lifespan="on",
+        timeout_graceful_shutdown=3,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("uvicorn stopped before it started")
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            await asyncio.sleep(0.02)
+        if wait_ready:
+            await wait_for_health(url, 200)
+        yield url
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, WAIT_S)
+
+
+async def http_get(
+    url: str, headers: dict[str, str] | None = None, method: str = "GET"
+) -> tuple[int, dict[str, str], bytes]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, url, headers=headers) as response,
+    ):
+        return response.status, dict(response.headers), await response.read()
+
+
+async def wait_for_health(url: str, status: int, timeout: float = 15.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    last: tuple[int, bytes] | None = None
+    while time.monotonic() < deadline:
+        code, _, body = await http_get(f"{url}/health/")
+        last = (code, body)
+        if code == status:
+            parsed: dict[str, Any] = json.loads(body)
+            return parsed
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"/health/ never answered {status}; last answer: {last}")
+
+
+# Socket.IO clients ---------------------------------------------------------------------------
+
+
+@dataclass
+class Listener:
+    """A real Socket.IO client that records what it receives."""
+
+    client: Any = field(default_factory=lambda: socketio.AsyncClient(reconnection=False))
+    events: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
+    connect_errors: list[Any] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.client.on("*", self._on_any)
+        self.client.on("connect_error", self._on_connect_error)
+
+    async def _on_any(self, event: str, data: Any) -> None:
+        await self.events.put((event, data))
+
+    async def _on_connect_error(self, data: Any) -> None:
+        self.connect_errors.append(data)
+
+    async def connect(self, url: str, auth: Any) -> None:
+        await self.client.connect(url, auth=auth, wait_timeout=WAIT_S)
+
+    async def next_event(self, timeout: float = WAIT_S) -> tuple[str, Any]:
+        return await asyncio.wait_for(self.events.get(), timeout)
+
+    async def close(self) -> None:
+        if self.client.connected:
+            await self.client.disconnect()
+
+
+@contextlib.asynccontextmanager
+async def listening(url: str, token: str) -> AsyncIterator[Listener]:
+    listener = Listener()
+    await listener.connect(url, {"token": token})
+    try:
+        yield listener
+    finally:
+        await listener.close()
+
+
+# A private Redis server ------------------------------------------------------------------------
+
+
+class RedisProcess:
+    """A ``redis-server`` of our own, on a fixed port, that a test may kill and restart."""
+
+    def __init__(self, binary: str, port: int, workdir: Path) -> None:
+        self.binary = binary
+        self.port = port
+        self.workdir = workdir
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def find_binary(cls) -> str | None:
+        return shutil.which("redis-server")
+
+    async def start(self) -> None:
+        self._proc = subprocess.Popen(
+            [
+                self.binary,
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = Redis.from_url(self.url)
+        deadline = time.monotonic() + WAIT_S
+        try:
+            while True:
+                try:
+                    await client.ping()
+                    return
+                except OSError, Exception:
+                    if time.monotonic() > deadline or self._proc.poll() is not None:
+                        raise
+                    await asyncio.sleep(0.05)
+        finally:
+            await client.aclose()
+
+    async def kill(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            await asyncio.to_thread(self._proc.wait, WAIT_S)
+        self._proc = None
+
+
+def new_stream_name() -> str:
+    return f"test:events:{uuid.uuid4()}"
