@@ -1,1 +1,1 @@
-"""Helpdesk AI service (FastAPI): ticket classification and triage, behind the gateway at ``/ai/``."""
+"""Helpdesk AI service (FastAPI): ticket classification and triage, served at ``/ai/``."""

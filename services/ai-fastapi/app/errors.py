@@ -8,6 +8,8 @@
   request id; the answer says nothing of the cause.
 """
 
+import re
+from collections.abc import Mapping
 from http import HTTPStatus
 
 import sentry_sdk
@@ -54,9 +56,10 @@ def code_for_status(status: int) -> str:
     if status in CODES:
         return CODES[status]
     try:
-        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+        phrase = HTTPStatus(status).phrase
     except ValueError:
         return "http_error"
+    return re.sub(r"[^a-z0-9]+", "_", phrase.lower()).strip("_")  # "I'm a Teapot": i_m_a_teapot
 
 
 def error_response(
@@ -64,7 +67,7 @@ def error_response(
     code: str,
     message: str,
     details: dict[str, list[str]] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = error_body(code, message, current_request_id(), details)
     return JSONResponse(body, status_code=status, headers=headers)

@@ -17,7 +17,10 @@ from typing import TypedDict
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from helpdesk_kit.asgi import RequestContextMiddleware  # type: ignore[import-untyped, unused-ignore]
+from helpdesk_kit.asgi import (  # type: ignore[import-untyped, unused-ignore]
+    RequestContextMiddleware,
+    route_template,
+)
 from helpdesk_kit.logging import configure_logging  # type: ignore[import-untyped, unused-ignore]
 from helpdesk_kit.request_id import HEADER  # type: ignore[import-untyped, unused-ignore]
 from helpdesk_kit.sentry import init_sentry  # type: ignore[import-untyped, unused-ignore]
@@ -25,7 +28,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from sentry_sdk.integrations.fastapi import FastApiIntegration
 from sentry_sdk.integrations.logging import ignore_logger
 from sentry_sdk.integrations.starlette import StarletteIntegration
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Scope
 
 from app import errors
 from app.api import health
@@ -70,11 +73,26 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
     return lifespan
 
 
+def route_label(scope: Scope) -> str:
+    """The matched route's template, the ``route`` label of the HTTP metrics.
+
+    FastAPI records its own routes in the scope (what the kit reads); the plain Starlette routes it
+    adds itself, the schema and the docs page, leave only their endpoint: look that up.
+    """
+    label: str = route_template(scope)
+    endpoint = scope.get("endpoint")
+    if label == "<unmatched>" and endpoint is not None:
+        for route in getattr(scope.get("app"), "routes", ()):
+            if getattr(route, "endpoint", None) is endpoint and isinstance(route.path, str):
+                return route.path
+    return label
+
+
 class _App(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         # Outside ServerErrorMiddleware, which add_middleware cannot reach: see the module doc.
         inner = errors.StopAnsweredErrors(super().build_middleware_stack())
-        stack: ASGIApp = RequestContextMiddleware(inner)
+        stack: ASGIApp = RequestContextMiddleware(inner, route_of=route_label)
         return stack
 
 
@@ -96,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/ai/openapi.json",
         docs_url="/ai/docs",
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,  # no OAuth2 flow to complete (yet)
         lifespan=_lifespan(settings),
     )
     errors.install_error_handlers(app)

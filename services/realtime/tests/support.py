@@ -255,7 +255,7 @@ class RedisProcess:
                 try:
                     await client.ping()
                     return
-                except OSError, Exception:
+                except Exception:  # refused until it listens
                     if time.monotonic() > deadline or self._proc.poll() is not None:
                         raise
                     await asyncio.sleep(0.05)

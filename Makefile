@@ -1,0 +1,71 @@
+# One entry point for people and CI alike. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.8
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+SERVICES := services/core-django services/ai-fastapi services/realtime
+# The core's tests run on PostgreSQL (CI points DATABASE_URL at the machine's server) and again
+# on SQLite, the embedded default of `make run`.
+TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/helpdesk)
+
+.PHONY: help install run test lint fmt typecheck unit integration bench clean system-packages
+
+help: ## List every target
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(UV):
+	@$(PYTHON) -m venv $(TOOLS)
+	@$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+install: $(UV) ## Create .venv and install every locked dependency (uv.lock)
+	@$(UV) sync --frozen --all-packages --all-groups --quiet
+
+system-packages: ## Install nginx with apt-get when it is missing (needs root)
+	@tools/ensure_system_packages.sh
+
+run: install ## Run the whole platform in the foreground with demo data (Ctrl-C stops it)
+	@tools/ensure_system_packages.sh || true
+	@$(BIN)/python -m tools.run
+
+test: install ## Lint, type-check, unit tests of every service, then the integration tests
+	@tools/ensure_system_packages.sh --required
+	@$(MAKE) --no-print-directory lint typecheck unit integration
+
+lint: install ## ruff: lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: install ## ruff: fix what can be fixed and format
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: install ## mypy (strict) on every package and service, each on its own
+	cd shared && ../$(BIN)/mypy --config-file ../pyproject.toml helpdesk_shared tests
+	cd libs/kit && ../../$(BIN)/mypy --config-file ../../pyproject.toml helpdesk_kit tests
+	cd services/core-django && ../../$(BIN)/mypy --config-file ../../pyproject.toml config helpdesk tests
+	cd services/ai-fastapi && ../../$(BIN)/mypy --config-file ../../pyproject.toml app tests
+	cd services/realtime && ../../$(BIN)/mypy --config-file ../../pyproject.toml app tests
+	$(BIN)/mypy --config-file pyproject.toml tools tests/integration bench
+
+unit: install ## Unit tests of shared/, the kit and each service
+	cd shared && ../$(BIN)/pytest -q
+	cd libs/kit && ../../$(BIN)/pytest -q
+	cd services/core-django && DATABASE_URL=$(TEST_DATABASE_URL) ../../$(BIN)/pytest -q --create-db
+	cd services/core-django && env -u DATABASE_URL ../../$(BIN)/pytest -q --create-db
+	cd services/ai-fastapi && ../../$(BIN)/pytest -q
+	cd services/realtime && ../../$(BIN)/pytest -q
+
+integration: install ## The real processes together: PostgreSQL, Redis, nginx, core, relay, ai, realtime
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -q tests/integration
+
+bench: install ## Benchmarks (separate from tests): event delay from ticket POST to socket
+	@tools/ensure_system_packages.sh --required
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m bench.event_latency
+
+clean: ## Remove the environment, caches and local run state
+	rm -rf $(VENV) $(TOOLS) .run .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,127 @@
+"""Delay from a ticket POST to its ``ticket.created`` on a dashboard socket, through the gateway.
+
+Starts the real platform (PostgreSQL, a redis-server of its own, nginx, core, relay, ai,
+realtime) on free ports, connects one Socket.IO client through nginx, then creates tickets one
+after another and measures, for each, the time from sending the POST to receiving the event.
+Prints the median, p95 and p99 with the machine's core count. Not a test: no thresholds.
+
+    make bench            # 200 tickets
+    python -m bench.event_latency --tickets 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import socketio
+
+from tools.stack import Config, RedisServer, Stack, free_port, prepare_core
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def measure(gateway: str, token: str, tickets: int) -> list[float]:
+    arrived: dict[int, float] = {}
+    waiting: dict[int, asyncio.Event] = {}
+    client = socketio.AsyncClient(reconnection=False)
+
+    @client.on("ticket.created")  # type: ignore[misc]
+    async def on_created(envelope: dict[str, Any]) -> None:
+        arrived[envelope["ticket_id"]] = time.perf_counter()
+        if envelope["ticket_id"] in waiting:
+            waiting[envelope["ticket_id"]].set()
+
+    delays: list[float] = []
+    async with httpx.AsyncClient(base_url=gateway, timeout=10) as http:
+        headers = {"Authorization": f"Bearer {token}"}
+        rt = await http.post("/api/v1/realtime/token", headers=headers)
+        await client.connect(gateway, auth={"token": rt.json()["token"]}, transports=["websocket"])
+        for i in range(tickets + 10):  # the first 10 warm up connections and caches
+            sent = time.perf_counter()
+            response = await http.post(
+                "/api/v1/tickets/",
+                json={"subject": f"Latency probe {i}", "description": "bench"},
+                headers=headers,
+            )
+            response.raise_for_status()
+            ticket_id = response.json()["id"]
+            event = waiting.setdefault(ticket_id, asyncio.Event())
+            if ticket_id not in arrived:
+                await asyncio.wait_for(event.wait(), 10)
+            if i >= 10:
+                delays.append((arrived[ticket_id] - sent) * 1000)
+    await client.disconnect()
+    return delays
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tickets", type=int, default=200)
+    args = parser.parse_args()
+
+    server_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/helpdesk")
+    base = server_url.rsplit("/", 1)[0]
+    name = f"helpdesk_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    run_dir = Path(tempfile.mkdtemp(prefix="helpdesk-bench-"))
+    redis = RedisServer(port=free_port(), workdir=run_dir / "redis")
+    stack: Stack | None = None
+    try:
+        redis.start()
+        cfg = Config(
+            run_dir=run_dir,
+            redis_url=redis.url,
+            secret_key=secrets.token_urlsafe(64),
+            realtime_secret=secrets.token_urlsafe(48),
+            database_url=f"{base}/{name}",
+            core_port=free_port(),
+            ai_port=free_port(),
+            realtime_port=free_port(),
+            gateway_port=free_port(),
+            log_level="WARNING",
+        )
+        prepare_core(cfg, demo_output=run_dir / "demo.json")
+        stack = Stack(cfg)
+        stack.start()
+        demo = json.loads((run_dir / "demo.json").read_text())
+        token = demo["orgs"][0]["agents"][0]["token"]
+        gateway = cfg.url("gateway")
+        assert gateway is not None
+        delays = asyncio.run(measure(gateway, token, args.tickets))
+    finally:
+        if stack is not None:
+            stack.stop()
+        redis.stop()
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    result = {
+        "benchmark": "ticket POST -> socket ticket.created, through nginx, loopback",
+        "cores": os.cpu_count(),
+        "tickets": len(delays),
+        "median_ms": round(statistics.median(delays), 2),
+        "p95_ms": round(percentile(delays, 0.95), 2),
+        "p99_ms": round(percentile(delays, 0.99), 2),
+        "max_ms": round(max(delays), 2),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

