@@ -47,7 +47,7 @@ fmt: install ## ruff: fix what can be fixed and format
 typecheck: install ## mypy (strict) on every package and service, each on its own
 	cd shared && ../$(BIN)/mypy --config-file ../pyproject.toml helpdesk_shared tests
 	cd libs/kit && ../../$(BIN)/mypy --config-file ../../pyproject.toml helpdesk_kit tests
-	cd services/core-django && ../../$(BIN)/mypy --config-file ../../pyproject.toml config helpdesk tests
+	cd services/core-django && ../../$(BIN)/mypy --config-file mypy.ini config helpdesk tests
 	cd services/ai-fastapi && ../../$(BIN)/mypy --config-file ../../pyproject.toml app tests
 	cd services/realtime && ../../$(BIN)/mypy --config-file ../../pyproject.toml app tests
 	$(BIN)/mypy --config-file pyproject.toml tools tests/integration bench

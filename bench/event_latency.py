@@ -41,7 +41,7 @@ async def measure(gateway: str, token: str, tickets: int) -> list[float]:
     waiting: dict[int, asyncio.Event] = {}
     client = socketio.AsyncClient(reconnection=False)
 
-    @client.on("ticket.created")  # type: ignore[misc]
+    @client.on("ticket.created")  # type: ignore[untyped-decorator]
     async def on_created(envelope: dict[str, Any]) -> None:
         arrived[envelope["ticket_id"]] = time.perf_counter()
         if envelope["ticket_id"] in waiting:

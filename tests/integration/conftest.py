@@ -105,7 +105,7 @@ async def connect_socket(
     received: list[dict[str, Any]] = []
     client = socketio.AsyncClient(reconnection=False)
 
-    @client.on("ticket.created")  # type: ignore[misc]
+    @client.on("ticket.created")  # type: ignore[untyped-decorator]
     async def on_ticket_created(envelope: dict[str, Any]) -> None:
         received.append(envelope)
 

@@ -24,7 +24,10 @@ log = structlog.get_logger("access")
 
 
 def route_template(scope: Scope) -> str:
-    """The matched route's template (``/ai/v1/models/{id}``), never the raw path: labels stay few."""
+    """The matched route's template (``/ai/v1/models/{id}``), never the raw path.
+
+    Metric labels must stay few; a raw path would make one series per ticket.
+    """
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "<unmatched>"
@@ -42,11 +45,15 @@ class RequestContextMiddleware:
         self.route_of = route_of
         self.quiet_paths = quiet_paths
 
-    async def __call__(self, scope: Scope, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    async def __call__(
+        self, scope: Scope, receive: Callable[..., Any], send: Callable[..., Any]
+    ) -> None:
         if scope["type"] not in {"http", "websocket"}:
             await self.app(scope, receive, send)
             return
-        incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == _HEADER_LOWER), None)
+        incoming = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == _HEADER_LOWER), None
+        )
         request_id = accept_or_new(incoming)
         bind_request_id(request_id)
         if scope["type"] == "websocket":
@@ -60,7 +67,9 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != _HEADER_LOWER]
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != _HEADER_LOWER
+                ]
                 headers.append((_HEADER_LOWER, request_id.encode()))
                 message["headers"] = headers
             await send(message)

@@ -1,6 +1,7 @@
 """The one error shape of every helpdesk HTTP API.
 
-``{"code": "validation_error", "message": "...", "details": {"field": ["..."]}, "request_id": "..."}``
+``{"code": "validation_error", "message": "...", "details": {"field": ["..."]},
+"request_id": "..."}``
 ``code`` is stable and machine-readable, ``message`` is for people, ``details`` maps a field (or
 ``non_field_errors``) to its messages and is empty when no field is at fault.
 """

@@ -27,7 +27,7 @@ class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self) -> None:
         super().__init__(sys.stdout)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stdout
 
@@ -54,9 +54,7 @@ def configure_logging(
     service: str, level: str = "INFO", *, log_file: str | None = None, json: bool = True
 ) -> None:
     shared = _shared_processors(service)
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
-    )
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     handlers: dict[str, dict[str, Any]] = {
         "stdout": {"()": StdoutHandler, "formatter": "json"},
     }

@@ -33,7 +33,6 @@ def init_sentry(
         server_name=service,
         integrations=list(integrations),
         traces_sample_rate=traces_sample_rate,
-        send_default_pii=False,
         before_send=_tag_request_id,
     )
     sentry_sdk.set_tag("service", service)

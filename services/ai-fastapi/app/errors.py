@@ -18,20 +18,22 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.utils import is_body_allowed_for_status_code
-from helpdesk_kit.errors import (  # type: ignore[import-untyped, unused-ignore]
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from helpdesk_kit.errors import (
     error_body,
     pydantic_details,
 )
-from helpdesk_kit.request_id import (  # type: ignore[import-untyped, unused-ignore]
+from helpdesk_kit.request_id import (
     current_request_id,
 )
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = structlog.stdlib.get_logger(__name__)
 LOGGER_NAME = __name__
 
-# Stable codes for the statuses an API answers most; the same words as Django REST framework's.
+# Stable codes for the statuses an API answers most: Django REST framework's words where it has
+# one, as the core answers them.
 CODES: dict[int, str] = {
     400: "bad_request",
     401: "not_authenticated",
@@ -46,6 +48,12 @@ CODES: dict[int, str] = {
     429: "throttled",
     500: "internal_error",
     503: "service_unavailable",
+}
+
+# The messages the core and the gateway give for the same cases, when the exception has no own.
+_MESSAGES: dict[int, str] = {
+    404: "Nothing is here.",
+    500: "Something went wrong on our side; it is logged.",
 }
 
 # Set in the request scope by the 500 handler, to the exception it has answered and logged.
@@ -81,11 +89,10 @@ async def validation_error_handler(_: Request, exc: Exception) -> Response:
             # FastAPI reports a body it cannot decode as a validation error at ("body", offset).
             reason = error.get("ctx", {}).get("error", "invalid JSON")
             offset = error["loc"][-1] if error.get("loc") else "?"
-            return error_response(
-                400, "parse_error", f"The body is not valid JSON: {reason} (at character {offset})."
-            )
+            message = f"The request body is not valid JSON: {reason} (at character {offset})."
+            return error_response(400, "parse_error", message)
     return error_response(
-        422, "validation_error", "The request is not valid.", pydantic_details(errors)
+        422, "validation_error", "Some fields are not valid.", pydantic_details(errors)
     )
 
 
@@ -94,7 +101,10 @@ async def http_error_handler(_: Request, exc: Exception) -> Response:
     status = exc.status_code
     if not is_body_allowed_for_status_code(status):
         return Response(status_code=status, headers=exc.headers)
-    message = exc.detail if isinstance(exc.detail, str) and exc.detail else _phrase(status)
+    phrase = _phrase(status)
+    # Starlette's default detail is the status phrase ("Not Found"): a message of our own is better.
+    own = isinstance(exc.detail, str) and exc.detail and exc.detail != phrase
+    message = str(exc.detail) if own else _MESSAGES.get(status, phrase)
     return error_response(status, code_for_status(status), message, headers=exc.headers)
 
 
@@ -114,7 +124,7 @@ async def unhandled_error_handler(request: Request, exc: Exception) -> Response:
         exc_info=exc,
     )
     request.scope[_ANSWERED] = exc
-    return error_response(500, "internal_error", "Internal server error.")
+    return error_response(500, "internal_error", _MESSAGES[500])
 
 
 def _phrase(status: int) -> str:

@@ -17,13 +17,6 @@ from typing import TypedDict
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from helpdesk_kit.asgi import (  # type: ignore[import-untyped, unused-ignore]
-    RequestContextMiddleware,
-    route_template,
-)
-from helpdesk_kit.logging import configure_logging  # type: ignore[import-untyped, unused-ignore]
-from helpdesk_kit.request_id import HEADER  # type: ignore[import-untyped, unused-ignore]
-from helpdesk_kit.sentry import init_sentry  # type: ignore[import-untyped, unused-ignore]
 from redis.asyncio import BlockingConnectionPool, Redis
 from sentry_sdk.integrations.fastapi import FastApiIntegration
 from sentry_sdk.integrations.logging import ignore_logger
@@ -33,6 +26,13 @@ from starlette.types import ASGIApp, Scope
 from app import errors
 from app.api import health
 from app.config import Settings
+from helpdesk_kit.asgi import (
+    RequestContextMiddleware,
+    route_template,
+)
+from helpdesk_kit.logging import configure_logging
+from helpdesk_kit.request_id import HEADER
+from helpdesk_kit.sentry import init_sentry
 
 SERVICE = "ai"
 REDIS_CLIENT_NAME = "helpdesk-ai"  # shows in Redis's CLIENT LIST

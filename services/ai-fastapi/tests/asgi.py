@@ -45,7 +45,11 @@ class ASGIClient:
         to_app: asyncio.Queue[Message] = asyncio.Queue()
         from_app: asyncio.Queue[Message] = asyncio.Queue()
         scope = {"type": "lifespan", "asgi": _ASGI, "state": self.state}
-        task = asyncio.create_task(self.app(scope, to_app.get, from_app.put))
+
+        async def run() -> None:
+            await self.app(scope, to_app.get, from_app.put)
+
+        task = asyncio.create_task(run())
 
         async def exchange(event: str) -> None:
             await to_app.put({"type": f"lifespan.{event}"})

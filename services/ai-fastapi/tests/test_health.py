@@ -2,6 +2,7 @@
 
 import time
 
+from pydantic import RedisDsn
 from redis.asyncio import Redis
 
 from app.config import Settings
@@ -20,7 +21,9 @@ async def test_ready_when_redis_answers(client: ASGIClient) -> None:
 
 
 async def test_unavailable_when_redis_does_not_answer(closed_port: int) -> None:
-    settings = Settings(REDIS_URL=f"redis://127.0.0.1:{closed_port}/0", REDIS_SOCKET_TIMEOUT=0.5)
+    settings = Settings(
+        REDIS_URL=RedisDsn(f"redis://127.0.0.1:{closed_port}/0"), REDIS_SOCKET_TIMEOUT=0.5
+    )
     async with ASGIClient(create_app(settings)).lifespan() as client:
         started = time.perf_counter()
         response = await client.get("/health/")
@@ -35,7 +38,9 @@ async def test_unavailable_when_redis_does_not_answer(closed_port: int) -> None:
 
 
 async def test_live_touches_no_dependency(closed_port: int) -> None:
-    settings = Settings(REDIS_URL=f"redis://127.0.0.1:{closed_port}/0", REDIS_SOCKET_TIMEOUT=0.5)
+    settings = Settings(
+        REDIS_URL=RedisDsn(f"redis://127.0.0.1:{closed_port}/0"), REDIS_SOCKET_TIMEOUT=0.5
+    )
     async with ASGIClient(create_app(settings)).lifespan() as client:
         response = await client.get("/health/live")
 

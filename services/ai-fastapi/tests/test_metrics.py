@@ -27,7 +27,11 @@ async def test_metrics_count_requests_by_route_template(client: ASGIClient) -> N
 
     assert response.status == 200
     assert (response.header("content-type") or "").startswith("text/plain")
-    samples = [line for line in response.text.splitlines() if line.startswith("http_requests_total")]
-    assert any('route="/test/items/{item_id}"' in line and 'status="200"' in line for line in samples)
+    samples = [
+        line for line in response.text.splitlines() if line.startswith("http_requests_total")
+    ]
+    assert any(
+        'route="/test/items/{item_id}"' in line and 'status="200"' in line for line in samples
+    )
     assert any('route="/health/live"' in line for line in samples)
     assert not any("/test/items/42" in line for line in samples)

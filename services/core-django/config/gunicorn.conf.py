@@ -5,8 +5,9 @@ import os
 from typing import Any
 
 from gunicorn.glogging import Logger
-from helpdesk_kit.logging import configure_logging
 from prometheus_client import multiprocess
+
+from helpdesk_kit.logging import configure_logging
 
 bind = os.environ.get("CORE_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -36,4 +37,4 @@ accesslog = None
 def child_exit(server: object, worker: object) -> None:
     """Drop a dead worker's live metrics files (PROMETHEUS_MULTIPROC_DIR)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined,no-untyped-call]

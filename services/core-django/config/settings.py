@@ -12,11 +12,11 @@ from typing import Any
 import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
-from helpdesk_kit.logging import configure_logging
-from helpdesk_kit.sentry import init_sentry
 from sentry_sdk.integrations.django import DjangoIntegration
 
 from config.env import env_bool, env_int, env_list, env_str
+from helpdesk_kit.logging import configure_logging
+from helpdesk_kit.sentry import init_sentry
 
 django_stubs_ext.monkeypatch()
 
@@ -31,7 +31,9 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
 if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-"):
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 50 random characters.")
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if LOCAL else [])
+ALLOWED_HOSTS = env_list(
+    "DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if LOCAL else []
+)
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [

@@ -6,7 +6,7 @@ os.environ.setdefault("ENVIRONMENT", "local")
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-" + "k3y-" * 12)
 os.environ.setdefault("REALTIME_TOKEN_SECRET", "tests-only-realtime-secret-0123456789")
 
-from config.settings import *  # noqa: E402,F403
+from config.settings import *  # noqa: F403
 
 # Tests render no collected static files; the manifest storage would demand a collectstatic.
 STORAGES = {

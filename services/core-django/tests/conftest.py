@@ -10,8 +10,8 @@ import pytest
 import redis
 from django.conf import settings
 
-from tests.factories import make_org, make_user
 from helpdesk.accounts.models import Organization, Role, User
+from tests.factories import make_org, make_user
 
 
 @pytest.fixture
@@ -73,8 +73,19 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
             stdout=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port)

@@ -1,9 +1,9 @@
 import jwt
 import pytest
 from django.conf import settings
-from helpdesk_shared import REALTIME_TOKEN_AUDIENCE, RealtimeClaims
 
 from helpdesk.accounts.models import User
+from helpdesk_shared import REALTIME_TOKEN_AUDIENCE, RealtimeClaims
 from tests.factories import client_for
 
 

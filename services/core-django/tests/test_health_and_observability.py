@@ -22,7 +22,8 @@ def test_ready_when_database_and_redis_answer(fresh_redis_pool: None) -> None:
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert body["checks"]["database"]["ok"] and body["checks"]["redis"]["ok"]
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["redis"]["ok"] is True
 
 
 @pytest.mark.django_db
@@ -57,7 +58,9 @@ def test_an_unsafe_request_id_is_replaced(bad: str) -> None:
 @pytest.mark.django_db
 def test_access_log_line_is_json_with_the_request_id(capsys: pytest.CaptureFixture[str]) -> None:
     Client().get("/api/v1/tickets/", HTTP_X_REQUEST_ID="trace-me-42")
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    lines = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
     access = [line for line in lines if line.get("event") == "request"]
     assert access, lines
     assert access[-1]["request_id"] == "trace-me-42"
@@ -69,5 +72,8 @@ def test_access_log_line_is_json_with_the_request_id(capsys: pytest.CaptureFixtu
 def test_metrics_count_requests_by_route_template_and_status() -> None:
     Client().get("/api/v1/tickets/12345/")
     text = Client().get("/metrics").content.decode()
-    assert 'http_requests_total{method="GET",route="/api/v1/tickets/<int:number>/",status="401"}' in text
+    assert (
+        'http_requests_total{method="GET",route="/api/v1/tickets/<int:number>/",status="401"}'
+        in text
+    )
     assert "http_request_duration_seconds_bucket" in text

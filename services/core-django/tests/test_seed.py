@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from knox.auth import TokenAuthentication
+from knox.models import AuthToken
 
 from helpdesk.accounts.models import Organization, User
 from helpdesk.outbox.models import OutboxEvent
@@ -41,7 +42,7 @@ def test_seed_demo_replaces_credentials_that_no_longer_work(tmp_path: Path) -> N
     call_command("seed_demo", output=output)
     first = json.loads(output.read_text())
     admin = first["orgs"][0]["admin"]
-    User.objects.get(email=admin["email"]).auth_token_set.all().delete()
+    AuthToken.objects.filter(user__email=admin["email"]).delete()
 
     call_command("seed_demo", output=output)
     renewed = json.loads(output.read_text())["orgs"][0]["admin"]

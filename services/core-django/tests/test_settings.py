@@ -42,7 +42,8 @@ def test_production_database_uses_the_urls_sslmode_and_persistent_checked_connec
     code = (
         "from django.conf import settings as s; d = s.DATABASES['default'];"
         "print(d['OPTIONS']['sslmode'], d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'],"
-        " 'CONN_MAX_AGE' in d['OPTIONS'], s.DEBUG, s.SESSION_COOKIE_SAMESITE, s.CSRF_COOKIE_HTTPONLY)"
+        " 'CONN_MAX_AGE' in d['OPTIONS'], s.DEBUG, s.SESSION_COOKIE_SAMESITE,"
+        " s.CSRF_COOKIE_HTTPONLY)"
     )
     result = _manage("shell", "--no-imports", "-c", code, env=PRODUCTION_ENV)
     assert result.stdout.split() == ["require", "600", "True", "False", "False", "Strict", "True"]

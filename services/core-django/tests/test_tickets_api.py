@@ -98,8 +98,12 @@ def test_unknown_fields_are_refused(agent: User) -> None:
         ({"subject": "x" * 201, "description": "d"}, "subject"),
     ],
 )
-def test_invalid_fields_get_field_details(agent: User, payload: dict[str, object], field: str) -> None:
-    body = _assert_error(client_for(agent).post(URL, payload, format="json"), 400, "validation_error")
+def test_invalid_fields_get_field_details(
+    agent: User, payload: dict[str, object], field: str
+) -> None:
+    body = _assert_error(
+        client_for(agent).post(URL, payload, format="json"), 400, "validation_error"
+    )
     assert field in body["details"]  # type: ignore[operator]
 
 

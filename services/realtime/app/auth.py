@@ -10,13 +10,14 @@ refused are distinct so that a client can tell "get a new token" (expired) from 
 from typing import Any, Final
 
 import jwt
+from pydantic import ValidationError
+
 from helpdesk_shared import (  # type: ignore[import-untyped]
     REALTIME_TOKEN_ALGORITHM,
     REALTIME_TOKEN_AUDIENCE,
     REALTIME_TOKEN_ISSUER,
     RealtimeClaims,
 )
-from pydantic import ValidationError
 
 # Clock drift tolerated between core (which stamps iat/exp) and this process.
 LEEWAY_SECONDS: Final = 10

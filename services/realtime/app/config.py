@@ -7,9 +7,10 @@ stops the process before it accepts a connection, with a message that names the 
 
 from typing import Annotated, Any, Literal
 
-from helpdesk_shared import EVENTS_STREAM  # type: ignore[import-untyped]
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from helpdesk_shared import EVENTS_STREAM  # type: ignore[import-untyped]
 
 SECRET_MIN_LENGTH = 32
 

@@ -10,9 +10,6 @@ from typing import Any, Final
 
 import socketio  # type: ignore[import-untyped]
 import structlog
-from helpdesk_kit.asgi import RequestContextMiddleware  # type: ignore[import-untyped]
-from helpdesk_kit.logging import configure_logging  # type: ignore[import-untyped]
-from helpdesk_kit.sentry import init_sentry  # type: ignore[import-untyped]
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -21,6 +18,9 @@ from app.config import Settings, load_settings
 from app.http import LIVE, METRICS, SOCKETIO_ROUTE, HttpRoutes, route_of
 from app.sockets import ConnectionHandlers
 from app.stream import BLOCK_MS, StreamReader
+from helpdesk_kit.asgi import RequestContextMiddleware  # type: ignore[import-untyped]
+from helpdesk_kit.logging import configure_logging  # type: ignore[import-untyped]
+from helpdesk_kit.sentry import init_sentry  # type: ignore[import-untyped]
 
 SERVICE: Final = "realtime"
 # Clients only connect and listen; nothing they may send needs more than this.

@@ -7,8 +7,9 @@ can be called many times (tests) without duplicate registrations.
 from datetime import UTC, datetime
 from typing import Final
 
-from helpdesk_shared.events import EVENT_TYPES  # type: ignore[import-untyped]
 from prometheus_client import Counter, Gauge, Histogram
+
+from helpdesk_shared.events import EVENT_TYPES  # type: ignore[import-untyped]
 
 CONNECTED_CLIENTS: Final = Gauge(
     "realtime_connected_clients",

@@ -11,10 +11,10 @@ from typing import Any
 
 import socketio  # type: ignore[import-untyped]
 import structlog
-from helpdesk_shared import RealtimeClaims  # type: ignore[import-untyped]
 
 from app import metrics
 from app.auth import TokenError, TokenMissing, verify_token
+from helpdesk_shared import RealtimeClaims  # type: ignore[import-untyped]
 
 log = structlog.get_logger("realtime.sockets")
 

@@ -19,13 +19,13 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, Final
 
 import structlog
-from helpdesk_shared import parse_event  # type: ignore[import-untyped]
-from helpdesk_shared.streams import STREAM_FIELD_EVENT  # type: ignore[import-untyped]
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app import metrics
+from helpdesk_shared import parse_event  # type: ignore[import-untyped]
+from helpdesk_shared.streams import STREAM_FIELD_EVENT  # type: ignore[import-untyped]
 
 # Emit ``data`` (the envelope as a JSON object) as event ``event`` to Socket.IO room ``room``.
 Emit = Callable[[str, dict[str, Any], str], Awaitable[None]]
@@ -99,6 +99,12 @@ class StreamReader:
             try:
                 await self._read_once()
             except asyncio.CancelledError:
+                print("DBG cancelled properly", flush=True)
+                raise
+            except BaseException as exc:
+                print("DBG exc", type(exc), exc, asyncio.current_task().cancelling(), flush=True)
+                if not isinstance(exc, Exception):
+                    raise
                 raise
             except (RedisError, OSError) as exc:
                 self._failing = True
@@ -119,6 +125,7 @@ class StreamReader:
                 self._failing = False
                 delay = self._backoff_initial
                 continue
+            print("DBG sleeping", flush=True)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._backoff_max)
 

@@ -18,6 +18,10 @@ import aiohttp
 import jwt
 import socketio  # type: ignore[import-untyped]
 import uvicorn
+from redis.asyncio import Redis
+
+from app.config import Settings
+from app.main import create_app
 from helpdesk_shared import (  # type: ignore[import-untyped]
     REALTIME_TOKEN_AUDIENCE,
     REALTIME_TOKEN_ISSUER,
@@ -31,10 +35,6 @@ from helpdesk_shared.streams import (  # type: ignore[import-untyped]
     STREAM_FIELD_ORG,
     STREAM_FIELD_TYPE,
 )
-from redis.asyncio import Redis
-
-from app.config import Settings
-from app.main import create_app
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 SECRET = "test-realtime-secret-0123456789-abcdefghij"

@@ -2,12 +2,11 @@
 
 import time
 
+import jwt
 import pytest
 
 from app.auth import TokenExpired, TokenInvalid, TokenMissing, verify_token
 from tests.support import SECRET, claims, make_token
-
-import jwt
 
 
 def test_valid_token_gives_the_claims() -> None:

@@ -9,11 +9,11 @@ from typing import Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from helpdesk_kit.health import readiness  # type: ignore[import-untyped, unused-ignore]
-from helpdesk_kit.metrics import exposition  # type: ignore[import-untyped, unused-ignore]
 from pydantic import BaseModel
 
 from app.api.deps import RedisDep
+from helpdesk_kit.health import readiness
+from helpdesk_kit.metrics import exposition
 
 router = APIRouter(tags=["ops"])
 
@@ -45,7 +45,7 @@ async def ready(redis: RedisDep) -> Response:
     async def redis_ping() -> None:
         await redis.ping()
 
-    status, body = await readiness({"redis": redis_ping}, timeout=READINESS_TIMEOUT_SECONDS)
+    status, body = await readiness({"redis": redis_ping}, READINESS_TIMEOUT_SECONDS)
     return JSONResponse(body, status_code=status)
 
 

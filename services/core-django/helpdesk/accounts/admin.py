@@ -21,4 +21,6 @@ class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
         ("Profile", {"fields": ("full_name", "organization", "role")}),
         ("Access", {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),
     )
-    add_fieldsets = ((None, {"fields": ("email", "organization", "role", "password1", "password2")}),)
+    add_fieldsets = (
+        (None, {"fields": ("email", "organization", "role", "password1", "password2")}),
+    )

@@ -91,11 +91,15 @@ def seed_demo(previous: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         for user in [org.get("admin", {}), *org.get("agents", []), *org.get("customers", [])]
         if isinstance(user, dict) and "email" in user
     }
-    before_bots = {org.get("slug"): org.get("bot_api_key") for org in (previous or {}).get("orgs", [])}
+    before_bots = {
+        org.get("slug"): org.get("bot_api_key") for org in (previous or {}).get("orgs", [])
+    }
     result = []
     for spec in DEMO_ORGS:
         with transaction.atomic():
-            org, _ = Organization.objects.get_or_create(slug=spec.slug, defaults={"name": spec.name})
+            org, _ = Organization.objects.get_or_create(
+                slug=spec.slug, defaults={"name": spec.name}
+            )
             domain = f"{spec.slug}.example"
             admin = _user(org, f"admin@{domain}", f"{spec.name} Admin", Role.ADMIN)
             agents = [_user(org, _email(n, domain), n, Role.AGENT) for n in spec.agents]

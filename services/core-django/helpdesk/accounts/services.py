@@ -4,15 +4,15 @@ import time
 
 import jwt
 from django.conf import settings
+from knox.models import AuthToken
+
+from helpdesk.accounts.models import User
 from helpdesk_shared import (
     REALTIME_TOKEN_ALGORITHM,
     REALTIME_TOKEN_AUDIENCE,
     REALTIME_TOKEN_ISSUER,
     REALTIME_TOKEN_TTL_SECONDS,
 )
-from knox.models import AuthToken
-
-from helpdesk.accounts.models import User
 
 
 def api_token_create(*, user: User) -> str:

@@ -9,11 +9,12 @@ from typing import Any
 
 import structlog
 from django.http import HttpRequest, JsonResponse
-from helpdesk_kit.errors import error_body
-from helpdesk_kit.request_id import current_request_id
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from helpdesk_kit.errors import error_body
+from helpdesk_kit.request_id import current_request_id
 
 log = structlog.get_logger(__name__)
 

@@ -7,9 +7,9 @@ from typing import Any
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
-from helpdesk_kit import health, metrics
 
 from helpdesk.common.redis import get_redis
+from helpdesk_kit import health, metrics
 
 
 def _database() -> None:

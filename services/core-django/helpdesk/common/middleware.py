@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import structlog
 from django.http import HttpRequest, HttpResponse
+
 from helpdesk_kit import metrics
 from helpdesk_kit.request_id import HEADER, accept_or_new, bind_request_id
 

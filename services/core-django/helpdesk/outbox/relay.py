@@ -16,9 +16,9 @@ import redis
 import structlog
 from django.db import close_old_connections, transaction
 from django.utils import timezone
-from helpdesk_shared.streams import STREAM_FIELD_EVENT, STREAM_FIELD_ORG, STREAM_FIELD_TYPE
 
 from helpdesk.outbox.models import OutboxEvent
+from helpdesk_shared.streams import STREAM_FIELD_EVENT, STREAM_FIELD_ORG, STREAM_FIELD_TYPE
 
 log = structlog.get_logger(__name__)
 

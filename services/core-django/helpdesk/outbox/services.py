@@ -1,9 +1,9 @@
 """Writing events: ``event_record`` is the one way the core says that something happened."""
 
 from django.db import connection
-from helpdesk_shared import OUTBOX_NOTIFY_CHANNEL, Envelope
 
 from helpdesk.outbox.models import OutboxEvent
+from helpdesk_shared import OUTBOX_NOTIFY_CHANNEL, Envelope
 
 
 class NotInTransactionError(RuntimeError):

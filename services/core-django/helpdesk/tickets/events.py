@@ -1,10 +1,9 @@
 """The events tickets emit, built from the shared schemas."""
 
-from helpdesk_kit.request_id import current_request_id
-from helpdesk_shared import Actor, TicketCreated, TicketCreatedData, uuid7
-
 from helpdesk.accounts.models import User
 from helpdesk.tickets.models import Ticket
+from helpdesk_kit.request_id import current_request_id
+from helpdesk_shared import Actor, TicketCreated, TicketCreatedData, uuid7
 
 
 def actor_of(user: User | None) -> Actor:

@@ -13,7 +13,7 @@ class TicketCreateSerializer(StrictSerializer):
 
 
 class TicketPublicSerializer(serializers.ModelSerializer[Ticket]):
-    organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    organization = serializers.CharField(source="organization.slug", read_only=True)
 
     class Meta:
         model = Ticket

@@ -18,7 +18,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.LOCAL:
-            raise CommandError("seed_demo creates known accounts: it runs only with ENVIRONMENT=local.")
+            raise CommandError(
+                "seed_demo creates known accounts: it runs only with ENVIRONMENT=local."
+            )
         output: Path = options["output"]
         previous = None
         if output.exists():

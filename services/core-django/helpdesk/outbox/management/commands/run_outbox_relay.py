@@ -10,10 +10,10 @@ import structlog
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connection
-from helpdesk_shared import OUTBOX_NOTIFY_CHANNEL
 
 from helpdesk.common.redis import get_redis
 from helpdesk.outbox.relay import Relay, run_forever
+from helpdesk_shared import OUTBOX_NOTIFY_CHANNEL
 
 log = structlog.get_logger(__name__)
 
