@@ -15,6 +15,11 @@ worker_class = "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
+# Import the app once in the master: workers fork ready to serve, with no slow first request.
+preload_app = True
+# gunicorn's runtime control socket (gunicornc) is not used; one per user would be shared by
+# every gunicorn on the machine.
+control_socket_disable = True
 
 
 class JsonLogger(Logger):  # type: ignore[misc]

@@ -12,7 +12,7 @@ from typing import Any, Final
 import jwt
 from pydantic import ValidationError
 
-from helpdesk_shared import (  # type: ignore[import-untyped]
+from helpdesk_shared import (
     REALTIME_TOKEN_ALGORITHM,
     REALTIME_TOKEN_AUDIENCE,
     REALTIME_TOKEN_ISSUER,

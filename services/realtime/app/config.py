@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from helpdesk_shared import EVENTS_STREAM  # type: ignore[import-untyped]
+from helpdesk_shared import EVENTS_STREAM
 
 SECRET_MIN_LENGTH = 32
 
@@ -77,7 +77,7 @@ class ConfigurationError(SystemExit):
 def load_settings() -> Settings:
     """Settings from the environment, or exit with one line per problem (no traceback)."""
     try:
-        return Settings()  # type: ignore[call-arg]  # the values come from the environment
+        return Settings()  # the values come from the environment
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -90,7 +90,7 @@ def load_settings() -> Settings:
 
 def _explain(name: str, err: Any) -> str:
     if name == "REALTIME_TOKEN_SECRET":
-        if err["type"] == "missing":
+        if err["type"] == "missing" or not str(err.get("input") or "").strip():
             return (
                 "is required: set it to the secret core signs realtime tokens with "
                 f"(at least {SECRET_MIN_LENGTH} characters)"

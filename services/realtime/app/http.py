@@ -8,10 +8,10 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Final
 
-from helpdesk_kit.errors import error_body  # type: ignore[import-untyped]
-from helpdesk_kit.health import readiness  # type: ignore[import-untyped]
-from helpdesk_kit.metrics import exposition  # type: ignore[import-untyped]
-from helpdesk_kit.request_id import current_request_id  # type: ignore[import-untyped]
+from helpdesk_kit.errors import error_body
+from helpdesk_kit.health import readiness
+from helpdesk_kit.metrics import exposition
+from helpdesk_kit.request_id import current_request_id
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

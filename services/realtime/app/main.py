@@ -8,7 +8,7 @@ HTTP request and WebSocket handshake carries a request id in its log lines and r
 import logging
 from typing import Any, Final
 
-import socketio  # type: ignore[import-untyped]
+import socketio
 import structlog
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
@@ -18,9 +18,9 @@ from app.config import Settings, load_settings
 from app.http import LIVE, METRICS, SOCKETIO_ROUTE, HttpRoutes, route_of
 from app.sockets import ConnectionHandlers
 from app.stream import BLOCK_MS, StreamReader
-from helpdesk_kit.asgi import RequestContextMiddleware  # type: ignore[import-untyped]
-from helpdesk_kit.logging import configure_logging  # type: ignore[import-untyped]
-from helpdesk_kit.sentry import init_sentry  # type: ignore[import-untyped]
+from helpdesk_kit.asgi import RequestContextMiddleware
+from helpdesk_kit.logging import configure_logging
+from helpdesk_kit.sentry import init_sentry
 
 SERVICE: Final = "realtime"
 # Clients only connect and listen; nothing they may send needs more than this.
@@ -64,7 +64,7 @@ def _library_logger(name: str, level: str) -> logging.Logger:
     return logger
 
 
-def create_app(settings: Settings | None = None) -> Any:
+def create_app(settings: Settings | None = None) -> RequestContextMiddleware:
     """Build the whole ASGI app; nothing connects to Redis before the lifespan starts."""
     settings = settings or load_settings()
     configure_logging(SERVICE, settings.log_level, log_file=settings.log_file)

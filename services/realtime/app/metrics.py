@@ -9,7 +9,7 @@ from typing import Final
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from helpdesk_shared.events import EVENT_TYPES  # type: ignore[import-untyped]
+from helpdesk_shared.events import EVENT_TYPES
 
 CONNECTED_CLIENTS: Final = Gauge(
     "realtime_connected_clients",

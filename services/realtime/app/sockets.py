@@ -9,12 +9,12 @@ one. An accepted connection joins ``org:<org>`` (every event of its organization
 
 from typing import Any
 
-import socketio  # type: ignore[import-untyped]
+import socketio
 import structlog
 
 from app import metrics
 from app.auth import TokenError, TokenMissing, verify_token
-from helpdesk_shared import RealtimeClaims  # type: ignore[import-untyped]
+from helpdesk_shared import RealtimeClaims
 
 log = structlog.get_logger("realtime.sockets")
 

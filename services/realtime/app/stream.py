@@ -24,8 +24,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app import metrics
-from helpdesk_shared import parse_event  # type: ignore[import-untyped]
-from helpdesk_shared.streams import STREAM_FIELD_EVENT  # type: ignore[import-untyped]
+from helpdesk_shared import parse_event
+from helpdesk_shared.streams import STREAM_FIELD_EVENT
 
 # Emit ``data`` (the envelope as a JSON object) as event ``event`` to Socket.IO room ``room``.
 Emit = Callable[[str, dict[str, Any], str], Awaitable[None]]
@@ -36,6 +36,8 @@ BACKOFF_INITIAL: Final = 0.1
 BACKOFF_MAX: Final = 5.0
 # Readiness: a healthy reader completes a read at least every BLOCK_MS; allow for slack.
 ALIVE_WITHIN_SECONDS: Final = 15.0
+STOP_TIMEOUT: Final = 10.0
+STOP_RETRY_INTERVAL: Final = 0.2
 # An id lower than any real one: "read everything" when the stream does not exist yet.
 STREAM_START: Final = "0-0"
 
@@ -64,19 +66,36 @@ class StreamReader:
         self._task: asyncio.Task[None] | None = None
         self._last_ok: float | None = None  # monotonic time of the last completed read
         self._failing = False
+        self._stopping = False
         self.last_id: str | None = None  # None until the start position is known
 
     # Lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
         if self._task is None or self._task.done():
+            self._stopping = False
             self._task = asyncio.create_task(self.run(), name=f"stream-reader:{self._stream}")
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = STOP_TIMEOUT) -> None:
+        """Stop the loop and wait for it, at most ``grace`` seconds.
+
+        Cancelling once is not enough on Python 3.11: redis-py sends each command under
+        ``asyncio.wait_for``, which there swallows a cancellation that arrives just as the send
+        completes (CPython gh-86296, fixed in 3.12), and the loop would go on reading. So the
+        loop also checks a flag, and the cancellation is repeated until the task has ended.
+        """
+        self._stopping = True
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=STOP_RETRY_INTERVAL)
+            if not task.done() and loop.time() >= deadline:
+                log.warning("stream_reader_stop_timeout", stream=self._stream)
+                return
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
@@ -95,16 +114,10 @@ class StreamReader:
 
     async def run(self) -> None:
         delay = self._backoff_initial
-        while True:
+        while not self._stop_requested():
             try:
                 await self._read_once()
             except asyncio.CancelledError:
-                print("DBG cancelled properly", flush=True)
-                raise
-            except BaseException as exc:
-                print("DBG exc", type(exc), exc, asyncio.current_task().cancelling(), flush=True)
-                if not isinstance(exc, Exception):
-                    raise
                 raise
             except (RedisError, OSError) as exc:
                 self._failing = True
@@ -125,9 +138,13 @@ class StreamReader:
                 self._failing = False
                 delay = self._backoff_initial
                 continue
-            print("DBG sleeping", flush=True)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._backoff_max)
+
+    def _stop_requested(self) -> bool:
+        """Whether to leave the loop, even if a cancellation was swallowed on its way here."""
+        task = asyncio.current_task()
+        return self._stopping or (task is not None and task.cancelling() > 0)
 
     async def _read_once(self) -> None:
         if self.last_id is None:
@@ -139,6 +156,8 @@ class StreamReader:
         )
         self._last_ok = time.monotonic()
         for entry_id, fields in _entries(response):
+            if self._stop_requested():
+                return  # the rest is left unread, as if the batch had been shorter
             await self._handle(entry_id, fields)
             # Advance past every entry, emitted or skipped, so none is read twice.
             self.last_id = entry_id
@@ -155,12 +174,16 @@ class StreamReader:
         try:
             envelope = parse_event(raw)
         except ValidationError as exc:
+            problems = [
+                f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+                for err in exc.errors(include_url=False, include_input=False)[:5]
+            ]
             log.warning(
                 "stream_entry_skipped",
                 entry_id=entry_id,
                 reason="malformed envelope",
                 errors=exc.error_count(),
-                error=str(exc)[:500],
+                problems=problems,
             )
             return
         try:

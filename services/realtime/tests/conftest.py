@@ -26,7 +26,6 @@ async def redis() -> AsyncIterator[Redis]:
         pytest.fail(f"these tests need the real Redis at {REDIS_URL}: {exc}")
     yield client
     await client.aclose()
-    print("redis closed", flush=True)
 
 
 @pytest.fixture
@@ -34,9 +33,7 @@ async def stream(redis: Redis) -> AsyncIterator[str]:
     """A stream name no other test (or service) uses, deleted afterwards."""
     name = new_stream_name()
     yield name
-    print("deleting", flush=True)
     await redis.delete(name)
-    print("deleted", flush=True)
 
 
 @pytest.fixture

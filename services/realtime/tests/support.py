@@ -5,7 +5,6 @@ import contextlib
 import json
 import shutil
 import socket
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,21 +15,23 @@ from typing import Any
 
 import aiohttp
 import jwt
-import socketio  # type: ignore[import-untyped]
+import socketio
 import uvicorn
 from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
 
 from app.config import Settings
 from app.main import create_app
-from helpdesk_shared import (  # type: ignore[import-untyped]
+from helpdesk_shared import (
     REALTIME_TOKEN_AUDIENCE,
     REALTIME_TOKEN_ISSUER,
     Actor,
+    Envelope,
     TicketCreated,
     TicketCreatedData,
     uuid7,
 )
-from helpdesk_shared.streams import (  # type: ignore[import-untyped]
+from helpdesk_shared.streams import (
     STREAM_FIELD_EVENT,
     STREAM_FIELD_ORG,
     STREAM_FIELD_TYPE,
@@ -66,7 +67,9 @@ def make_token(secret: str = SECRET, algorithm: str = "HS256", **overrides: Any)
 # Events ---------------------------------------------------------------------------------------
 
 
-def ticket_created(organization_id: int, ticket_id: int, subject: str = "Printer on fire") -> Any:
+def ticket_created(
+    organization_id: int, ticket_id: int, subject: str = "Printer on fire"
+) -> TicketCreated:
     now = datetime.now(UTC)
     return TicketCreated(
         id=uuid7(),
@@ -88,14 +91,14 @@ def ticket_created(organization_id: int, ticket_id: int, subject: str = "Printer
     )
 
 
-async def publish(redis: Redis, stream: str, event: Any) -> str:
+async def publish(redis: Redis, stream: str, event: Envelope) -> str:
     """XADD an envelope the way the outbox relay does: the JSON plus type and org beside it."""
-    fields = {
+    fields: dict[FieldT, EncodableT] = {
         STREAM_FIELD_EVENT: event.model_dump_json(),
         STREAM_FIELD_TYPE: event.type,
         STREAM_FIELD_ORG: str(event.organization_id),
     }
-    return str(await redis.xadd(stream, fields))  # type: ignore[arg-type]
+    return str(await redis.xadd(stream, fields))
 
 
 # The app under uvicorn -----------------------------------------------------------------------
@@ -111,7 +114,7 @@ def free_port() -> int:
 def make_settings(stream: str, redis_url: str = REDIS_URL) -> Settings:
     return Settings(
         redis_url=redis_url,
-        realtime_token_secret=SECRET,  # type: ignore[arg-type]
+        realtime_token_secret=SECRET,
         events_stream=stream,
         environment="local",
         log_level="INFO",
@@ -163,8 +166,8 @@ async def http_get(
         return response.status, dict(response.headers), await response.read()
 
 
-async def wait_for_health(url: str, status: int, timeout: float = 15.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
+async def wait_for_health(url: str, status: int, within: float = 15.0) -> dict[str, Any]:
+    deadline = time.monotonic() + within
     last: tuple[int, bytes] | None = None
     while time.monotonic() < deadline:
         code, _, body = await http_get(f"{url}/health/")
@@ -200,8 +203,8 @@ class Listener:
     async def connect(self, url: str, auth: Any) -> None:
         await self.client.connect(url, auth=auth, wait_timeout=WAIT_S)
 
-    async def next_event(self, timeout: float = WAIT_S) -> tuple[str, Any]:
-        return await asyncio.wait_for(self.events.get(), timeout)
+    async def next_event(self, within: float = WAIT_S) -> tuple[str, Any]:
+        return await asyncio.wait_for(self.events.get(), within)
 
     async def close(self) -> None:
         if self.client.connected:
@@ -229,25 +232,20 @@ class RedisProcess:
         self.port = port
         self.workdir = workdir
         self.url = f"redis://127.0.0.1:{port}/0"
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: asyncio.subprocess.Process | None = None
 
     @classmethod
     def find_binary(cls) -> str | None:
         return shutil.which("redis-server")
 
     async def start(self) -> None:
-        self._proc = subprocess.Popen(
-            [
-                self.binary,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        self._proc = await asyncio.create_subprocess_exec(
+            self.binary,
+            *("--port", str(self.port), "--bind", "127.0.0.1"),
+            *("--save", "", "--appendonly", "no", "--dir", str(self.workdir)),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         client = Redis.from_url(self.url)
         deadline = time.monotonic() + WAIT_S
         try:
@@ -256,16 +254,16 @@ class RedisProcess:
                     await client.ping()
                     return
                 except Exception:  # refused until it listens
-                    if time.monotonic() > deadline or self._proc.poll() is not None:
+                    if time.monotonic() > deadline or self._proc.returncode is not None:
                         raise
                     await asyncio.sleep(0.05)
         finally:
             await client.aclose()
 
     async def kill(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
+        if self._proc is not None and self._proc.returncode is None:
             self._proc.kill()
-            await asyncio.to_thread(self._proc.wait, WAIT_S)
+            await asyncio.wait_for(self._proc.wait(), WAIT_S)
         self._proc = None
 
 

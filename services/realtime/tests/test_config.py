@@ -7,8 +7,14 @@ from app.config import ConfigurationError, load_settings
 SECRET = "s" * 32
 
 
-def test_missing_secret_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("REALTIME_TOKEN_SECRET", raising=False)
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_missing_secret_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str | None
+) -> None:
+    if value is None:
+        monkeypatch.delenv("REALTIME_TOKEN_SECRET", raising=False)
+    else:  # as a copied .env.example leaves it
+        monkeypatch.setenv("REALTIME_TOKEN_SECRET", value)
     with pytest.raises(ConfigurationError) as caught:
         load_settings()
     assert "REALTIME_TOKEN_SECRET" in str(caught.value)

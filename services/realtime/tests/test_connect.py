@@ -4,7 +4,7 @@ import time
 from typing import Any
 
 import pytest
-import socketio  # type: ignore[import-untyped]
+import socketio
 
 from tests.support import Listener, make_token
 

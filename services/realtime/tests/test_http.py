@@ -2,6 +2,8 @@
 
 import json
 
+import aiohttp
+import pytest
 from redis.asyncio import Redis
 
 from tests.support import http_get, listening, make_token, publish, ticket_created
@@ -69,3 +71,28 @@ async def test_other_methods_are_405(app_url: str) -> None:
     assert status == 405
     assert headers["Allow"] == "GET, HEAD"
     assert json.loads(body)["code"] == "method_not_allowed"
+
+
+async def test_websocket_to_an_unknown_path_is_refused(app_url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+            await session.ws_connect(f"{app_url.replace('http', 'ws')}/nope")
+    assert caught.value.status == 403
+
+
+async def test_log_lines_are_json_with_the_request_id(
+    app_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await http_get(f"{app_url}/nope", {"X-Request-ID": "trace-me-1"})
+    async with listening(app_url, make_token(org=1)):
+        pass
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line is one JSON object
+    access = [r for r in records if r.get("event") == "request" and r.get("path") == "/nope"]
+    assert access
+    assert access[0]["request_id"] == "trace-me-1"
+    assert access[0]["service"] == "realtime"
+    connected = [r for r in records if r.get("event") == "client_connected"]
+    assert connected
+    assert connected[0]["organization_id"] == 1
+    assert connected[0]["request_id"]

@@ -42,7 +42,7 @@ async def test_reader_recovers_when_redis_comes_back(private_redis: RedisProcess
             # continue from the last id it read, not from "now", to get this one.
             await publisher.connection_pool.disconnect()
             await publish(publisher, stream, ticket_created(organization_id=1, ticket_id=2))
-            _, data = await org1.next_event(timeout=15)
+            _, data = await org1.next_event(within=15)
             assert data["ticket_id"] == 2
 
             report = await wait_for_health(url, 200)
