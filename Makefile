@@ -34,7 +34,7 @@ run: install ## Run the whole platform in the foreground with demo data (Ctrl-C 
 
 test: install ## Lint, type-check, unit tests of every service, then the integration tests
 	@tools/ensure_system_packages.sh --required
-	@$(MAKE) --no-print-directory lint typecheck unit integration
+	@$(MAKE) --no-print-directory --keep-going lint typecheck unit integration
 
 lint: install ## ruff: lint and format check
 	$(BIN)/ruff check .

@@ -21,7 +21,7 @@ from honcho.manager import Manager
 from tools.stack import (
     ROOT,
     Config,
-    nginx_binary,
+    gateway_available,
     port_open,
     prepare_core,
     process_specs,
@@ -75,7 +75,10 @@ def _banner(cfg: Config, demo_path: Path, gateway: bool) -> None:
     lines += [
         "",
         f"  Every credential and API token: {demo_path}",
-        f"  Try: curl -H 'Authorization: Bearer {token}' {entry}/api/v1/tickets/",
+        f"  Try: curl --cacert {cfg.tls_dir / 'cert.pem'} \\\n"
+        f"         -H 'Authorization: Bearer {token}' {entry}/api/v1/tickets/"
+        if gateway
+        else f"  Try: curl -H 'Authorization: Bearer {token}' {entry}/api/v1/tickets/",
         "  Ctrl-C stops everything.",
         "",
     ]
@@ -95,6 +98,7 @@ def main() -> int:
         ai_port=_port("AI_PORT", 8001),
         realtime_port=_port("REALTIME_PORT", 3000),
         gateway_port=_port("GATEWAY_PORT", 8080),
+        gateway_tls_port=_port("GATEWAY_TLS_PORT", 8443),
     )
     busy = [
         f"{name} ({port})"
@@ -103,6 +107,7 @@ def main() -> int:
             ("ai", cfg.ai_port),
             ("realtime", cfg.realtime_port),
             ("gateway", cfg.gateway_port),
+            ("gateway TLS", cfg.gateway_tls_port),
         )
         if port and port_open("127.0.0.1", port)
     ]
@@ -144,7 +149,7 @@ def main() -> int:
     demo_path = RUN_DIR / "demo.json"
     prepare_core(cfg, demo_output=demo_path)
 
-    gateway = nginx_binary() is not None
+    gateway = gateway_available()
     specs = process_specs(cfg, with_gateway=gateway)
     for spec in specs:
         manager.add_process(spec.name, shlex.join(spec.argv), env=spec.env, cwd=str(spec.cwd))

@@ -149,6 +149,119 @@ def nginx_binary() -> str | None:
     )
 
 
+NGINX_MODULES = Path("/usr/lib/nginx/modules")
+
+
+def gateway_available() -> bool:
+    """nginx with Debian's brotli module, and openssl for the local certificate."""
+    return (
+        nginx_binary() is not None
+        and (NGINX_MODULES / "ngx_http_brotli_filter_module.so").exists()
+        and shutil.which("openssl") is not None
+    )
+
+
+def ensure_tls_files(tls_dir: Path) -> tuple[Path, Path, Path]:
+    """A self-signed certificate for localhost and the RFC 7919 ffdhe2048 DH group, made once.
+
+    Production mounts real certificates instead; this is what ``make run`` and the tests use.
+    """
+    cert, key, dhparam = tls_dir / "cert.pem", tls_dir / "key.pem", tls_dir / "dhparam.pem"
+    tls_dir.mkdir(parents=True, exist_ok=True)
+    if not (cert.exists() and key.exists()):
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "825",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+                "-addext",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        key.chmod(0o600)
+    if not dhparam.exists():
+        subprocess.run(
+            [
+                "openssl",
+                "genpkey",
+                "-genparam",
+                "-algorithm",
+                "DH",
+                "-pkeyopt",
+                "dh_param:ffdhe2048",
+                "-out",
+                str(dhparam),
+            ],
+            check=True,
+            capture_output=True,
+        )
+    return cert, key, dhparam
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """What the gateway template needs beyond addresses. Defaults are the seed's (C38)."""
+
+    api_rate: str = "10r/s"
+    api_burst: int = 20
+    login_rate: str = "5r/m"
+    login_burst: int = 3
+    trusted_proxies: tuple[str, ...] = ()
+
+
+def gateway_values(
+    *,
+    host: str,
+    port: int,
+    tls_port: int,
+    core: list[str],
+    ai: list[str],
+    realtime: list[str],
+    tls: tuple[Path, Path, Path],
+    settings: GatewaySettings,
+) -> dict[str, str]:
+    def servers(addresses: list[str]) -> str:
+        return " ".join(f"server {address};" for address in addresses)
+
+    cert, key, dhparam = tls
+    return {
+        "NGINX_MODULES": str(NGINX_MODULES),
+        "GATEWAY_HOST": host,
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_TLS_PORT": str(tls_port),
+        "HTTPS_PORT_SUFFIX": "" if tls_port == 443 else f":{tls_port}",
+        "TLS_CERT": str(cert),
+        "TLS_KEY": str(key),
+        "TLS_DHPARAM": str(dhparam),
+        "CORE_SERVERS": servers(core),
+        "AI_SERVERS": servers(ai),
+        "REALTIME_SERVERS": servers(realtime),
+        "API_RATE": settings.api_rate,
+        "API_BURST": str(settings.api_burst),
+        "LOGIN_RATE": settings.login_rate,
+        "LOGIN_BURST": str(settings.login_burst),
+        # With no trusted proxy, a directive that can never match keeps the block valid.
+        "REAL_IP_FROM": " ".join(
+            f"set_real_ip_from {cidr};" for cidr in settings.trusted_proxies or ("255.255.255.255",)
+        ),
+    }
+
+
 # --- The processes ---------------------------------------------------------------------------
 
 
@@ -165,19 +278,22 @@ class Config:
     ai_port: int = 8001
     realtime_port: int = 3000
     gateway_port: int | None = 8080
+    gateway_tls_port: int = 8443
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
     events_stream: str = "helpdesk:events"
     web_workers: int = 2
     log_level: str = "INFO"
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def url(self, name: str) -> str | None:
-        port = {
-            "core": self.core_port,
-            "ai": self.ai_port,
-            "realtime": self.realtime_port,
-            "gateway": self.gateway_port,
-        }[name]
-        return None if port is None else f"http://127.0.0.1:{port}"
+        if name == "gateway":
+            return f"https://localhost:{self.gateway_tls_port}" if self.gateway_port else None
+        port = {"core": self.core_port, "ai": self.ai_port, "realtime": self.realtime_port}[name]
+        return f"http://127.0.0.1:{port}"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.run_dir / "tls"
 
     def common_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
@@ -268,15 +384,18 @@ def process_specs(cfg: Config, *, with_gateway: bool) -> list[ProcessSpec]:
         ),
     ]
     nginx = nginx_binary()
-    if with_gateway and nginx and cfg.gateway_port:
+    if with_gateway and nginx and gateway_available() and cfg.gateway_port:
         conf = render_gateway(
-            {
-                "GATEWAY_HOST": "127.0.0.1",
-                "GATEWAY_PORT": str(cfg.gateway_port),
-                "CORE_ADDR": f"127.0.0.1:{cfg.core_port}",
-                "AI_ADDR": f"127.0.0.1:{cfg.ai_port}",
-                "REALTIME_ADDR": f"127.0.0.1:{cfg.realtime_port}",
-            },
+            gateway_values(
+                host="127.0.0.1",
+                port=cfg.gateway_port,
+                tls_port=cfg.gateway_tls_port,
+                core=[f"127.0.0.1:{cfg.core_port}"],
+                ai=[f"127.0.0.1:{cfg.ai_port}"],
+                realtime=[f"127.0.0.1:{cfg.realtime_port}"],
+                tls=ensure_tls_files(cfg.tls_dir),
+                settings=cfg.gateway,
+            ),
             cfg.run_dir / "nginx",
         )
         specs.append(
@@ -285,7 +404,7 @@ def process_specs(cfg: Config, *, with_gateway: bool) -> list[ProcessSpec]:
                 [nginx, "-p", str(conf.parent), "-c", str(conf)],
                 ROOT,
                 cfg.common_env(),
-                f"{cfg.url('gateway')}/health/",
+                f"http://127.0.0.1:{cfg.gateway_port}/health/",
             )
         )
     return specs

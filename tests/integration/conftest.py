@@ -7,17 +7,27 @@ its own redis-server on a free port, so that a test can stop Redis and start it 
 import json
 import os
 import secrets
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import psycopg
 import pytest
 import socketio
 
-from tools.stack import Config, RedisServer, Stack, free_port, nginx_binary, prepare_core
+from tools.stack import (
+    Config,
+    GatewaySettings,
+    RedisServer,
+    Stack,
+    free_port,
+    gateway_available,
+    prepare_core,
+)
 
 SERVER_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/helpdesk")
 
@@ -44,8 +54,10 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 def stack(
     database_url: str, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    if nginx_binary() is None:
-        pytest.fail("nginx is required for the integration tests (make test installs it)")
+    if not gateway_available():
+        pytest.fail(
+            "nginx with brotli is required for the integration tests (make test installs it)"
+        )
     run_dir = tmp_path_factory.mktemp("stack")
     cfg = Config(
         run_dir=run_dir,
@@ -57,6 +69,10 @@ def stack(
         ai_port=free_port(),
         realtime_port=free_port(),
         gateway_port=free_port(),
+        gateway_tls_port=free_port(),
+        # These tests measure delivery, not the limiter: test_gateway.py checks the seed's
+        # limits on a gateway of its own.
+        gateway=GatewaySettings(api_rate="1000r/s", api_burst=1000),
         events_stream=f"it:events:{uuid.uuid4().hex[:8]}",
     )
     prepare_core(cfg, demo_output=run_dir / "demo.json")
@@ -84,10 +100,27 @@ def gateway(stack: Stack) -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def tls_context(stack: Stack) -> ssl.SSLContext:
+    """Trusts the gateway's self-signed certificate, and nothing else: TLS is verified."""
+    return ssl.create_default_context(cafile=str(stack.cfg.tls_dir / "cert.pem"))
+
+
 @pytest.fixture
-async def http(gateway: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=gateway, timeout=10) as client:
+async def http(gateway: str, tls_context: ssl.SSLContext) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=gateway, timeout=10, verify=tls_context) as client:
         yield client
+
+
+def socket_client(tls_context: ssl.SSLContext) -> socketio.AsyncClient:
+    """A Socket.IO client that verifies the gateway's certificate."""
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls_context))
+    return socketio.AsyncClient(reconnection=False, http_session=session)
+
+
+async def close_socket(client: socketio.AsyncClient) -> None:
+    await client.disconnect()
+    await client.eio.http.close()
 
 
 def log_path(stack: Stack, name: str) -> Path:
@@ -95,7 +128,7 @@ def log_path(stack: Stack, name: str) -> Path:
 
 
 async def connect_socket(
-    gateway: str, http: httpx.AsyncClient, api_token: str
+    gateway: str, http: httpx.AsyncClient, api_token: str, tls_context: ssl.SSLContext
 ) -> tuple[socketio.AsyncClient, list[dict[str, Any]]]:
     """A dashboard connection through the gateway, collecting every ticket.created it gets."""
     response = await http.post(
@@ -103,7 +136,7 @@ async def connect_socket(
     )
     assert response.status_code == 201, response.text
     received: list[dict[str, Any]] = []
-    client = socketio.AsyncClient(reconnection=False)
+    client = socket_client(tls_context)
 
     @client.on("ticket.created")  # type: ignore[untyped-decorator]
     async def on_ticket_created(envelope: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ realtime and the gateway, for its own organization only, and nothing is lost on 
 import asyncio
 import os
 import signal
+import ssl
 import time
 import uuid
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import httpx
 import pytest
 import socketio
 
-from tests.integration.conftest import connect_socket
+from tests.integration.conftest import close_socket, connect_socket, socket_client
 from tools.stack import RedisServer, Stack, http_status
 
 
@@ -30,18 +31,20 @@ async def eventually(condition: Callable[[], bool], within: float = 15.0) -> Non
 
 
 def test_every_service_and_the_gateway_are_healthy(stack: Stack) -> None:
-    for name in ("core", "ai", "realtime", "gateway"):
+    for name in ("core", "ai", "realtime"):
         assert http_status(f"{stack.cfg.url(name)}/health/") == 200, name
-        if name != "gateway":
-            assert http_status(f"{stack.cfg.url(name)}/health/live") == 200, name
+        assert http_status(f"{stack.cfg.url(name)}/health/live") == 200, name
+    assert http_status(f"http://127.0.0.1:{stack.cfg.gateway_port}/health/") == 200
 
 
 async def test_ticket_created_reaches_its_own_organization_only(
-    gateway: str, http: httpx.AsyncClient, demo: dict[str, Any]
+    gateway: str, http: httpx.AsyncClient, demo: dict[str, Any], tls_context: ssl.SSLContext
 ) -> None:
     acme, globex = demo["orgs"]
-    ours, ours_got = await connect_socket(gateway, http, acme["agents"][0]["token"])
-    theirs, theirs_got = await connect_socket(gateway, http, globex["agents"][0]["token"])
+    ours, ours_got = await connect_socket(gateway, http, acme["agents"][0]["token"], tls_context)
+    theirs, theirs_got = await connect_socket(
+        gateway, http, globex["agents"][0]["token"], tls_context
+    )
     try:
         response = await http.post(
             "/api/v1/tickets/",
@@ -60,29 +63,34 @@ async def test_ticket_created_reaches_its_own_organization_only(
         assert all(e["organization_id"] != event["organization_id"] for e in theirs_got)
         assert not any(e["ticket_id"] == ticket["id"] for e in theirs_got)
     finally:
-        await ours.disconnect()
-        await theirs.disconnect()
+        await close_socket(ours)
+        await close_socket(theirs)
 
 
 @pytest.mark.parametrize("auth", [None, {}, {"token": "not-a-jwt"}, {"token": 42}])
 async def test_a_socket_without_a_valid_token_is_refused_with_a_reason(
-    gateway: str, auth: dict[str, Any] | None
+    gateway: str, auth: dict[str, Any] | None, tls_context: ssl.SSLContext
 ) -> None:
-    client = socketio.AsyncClient(reconnection=False)
+    client = socket_client(tls_context)
     reasons: list[Any] = []
     client.on("connect_error", reasons.append)
     with pytest.raises(socketio.exceptions.ConnectionError):
         await client.connect(gateway, auth=auth, transports=["websocket"], wait_timeout=5)
+    await client.eio.http.close()
     await eventually(lambda: bool(reasons))
     assert reasons[0]["data"]["code"] in {"token_missing", "invalid_token"}
     assert reasons[0]["message"]
 
 
 async def test_the_request_id_travels_from_the_gateway_to_the_log_and_the_event(
-    stack: Stack, gateway: str, http: httpx.AsyncClient, demo: dict[str, Any]
+    stack: Stack,
+    gateway: str,
+    http: httpx.AsyncClient,
+    demo: dict[str, Any],
+    tls_context: ssl.SSLContext,
 ) -> None:
     agent = demo["orgs"][0]["agents"][0]
-    client, got = await connect_socket(gateway, http, agent["token"])
+    client, got = await connect_socket(gateway, http, agent["token"], tls_context)
     request_id = f"it-{uuid.uuid4().hex[:12]}"
     try:
         response = await http.post(
@@ -97,7 +105,7 @@ async def test_the_request_id_travels_from_the_gateway_to_the_log_and_the_event(
         event = next(e for e in got if e["ticket_id"] == ticket_id)
         assert event["request_id"] == request_id
     finally:
-        await client.disconnect()
+        await close_socket(client)
     await eventually(
         lambda: any(
             line.get("request_id") == request_id and line.get("event") == "request"
@@ -153,9 +161,10 @@ async def test_tickets_written_while_redis_is_down_all_arrive_once_it_is_back(
     gateway: str,
     http: httpx.AsyncClient,
     demo: dict[str, Any],
+    tls_context: ssl.SSLContext,
 ) -> None:
     agent = demo["orgs"][0]["agents"][0]
-    client, got = await connect_socket(gateway, http, agent["token"])
+    client, got = await connect_socket(gateway, http, agent["token"], tls_context)
     try:
         redis_server.stop()
         assert http_status(f"{stack.cfg.url('core')}/health/") == 503
@@ -167,16 +176,20 @@ async def test_tickets_written_while_redis_is_down_all_arrive_once_it_is_back(
         unique = {e["id"]: e for e in got if e["ticket_id"] in ids}
         assert sorted(e["ticket_id"] for e in unique.values()) == sorted(ids)
     finally:
-        await client.disconnect()
+        await close_socket(client)
         if redis_server.process is None:
             redis_server.start()
 
 
 async def test_tickets_written_while_the_relay_is_down_arrive_when_it_restarts(
-    stack: Stack, gateway: str, http: httpx.AsyncClient, demo: dict[str, Any]
+    stack: Stack,
+    gateway: str,
+    http: httpx.AsyncClient,
+    demo: dict[str, Any],
+    tls_context: ssl.SSLContext,
 ) -> None:
     agent = demo["orgs"][0]["agents"][1]
-    client, got = await connect_socket(gateway, http, agent["token"])
+    client, got = await connect_socket(gateway, http, agent["token"], tls_context)
     try:
         relay = stack.processes["relay"]
         os.killpg(relay.pid, signal.SIGKILL)  # a crash, not a clean stop
@@ -187,4 +200,4 @@ async def test_tickets_written_while_the_relay_is_down_arrive_when_it_restarts(
         stack.start("relay")
         await eventually(lambda: ids <= {e["ticket_id"] for e in got}, within=30)
     finally:
-        await client.disconnect()
+        await close_socket(client)

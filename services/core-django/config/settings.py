@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 # each of these is needed: the admin needs sessions, auth and messages, the API needs the rest.
 MIDDLEWARE = [
     "helpdesk.common.middleware.RequestContextMiddleware",
+    "helpdesk.common.middleware.PrivateApiCacheMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

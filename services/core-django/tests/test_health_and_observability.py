@@ -77,3 +77,9 @@ def test_metrics_count_requests_by_route_template_and_status() -> None:
         in text
     )
     assert "http_request_duration_seconds_bucket" in text
+
+
+@pytest.mark.django_db
+def test_c13_api_responses_are_private_and_not_stored() -> None:
+    assert Client().get("/api/v1/tickets/")["Cache-Control"] == "private, no-store"
+    assert not Client().get("/health/live").has_header("Cache-Control")

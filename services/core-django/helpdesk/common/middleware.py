@@ -46,3 +46,21 @@ class RequestContextMiddleware:
             return response
         finally:
             bind_request_id(None)
+
+
+class PrivateApiCacheMiddleware:
+    """API responses carry a user's data: never cacheable by a shared cache (seed C13).
+
+    The seed's ``Cache-Control: public`` for dynamic content would let a CDN or proxy serve one
+    user's tickets to another; a view that really answers the same for everyone may still set
+    its own header.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.path.startswith("/api/") and not response.has_header("Cache-Control"):
+            response["Cache-Control"] = "private, no-store"
+        return response

@@ -1,0 +1,261 @@
+"""The gateway as the seed describes it (C10, C12-C14, C19, C31-C35, C38), checked on a real
+nginx with the seed's rate limits, in front of the same running services."""
+
+import os
+import re
+import signal
+import ssl
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tools.stack import (
+    GatewaySettings,
+    Stack,
+    ensure_tls_files,
+    free_port,
+    gateway_values,
+    nginx_binary,
+    render_gateway,
+    wait_healthy,
+)
+
+SECURITY_HEADERS = {
+    "strict-transport-security": "max-age=31536000; includeSubDomains; preload",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "strict-origin-when-cross-origin",
+}
+TRUSTED_PROXY = "127.0.0.2"
+
+
+@dataclass(frozen=True)
+class Gateway:
+    conf: Path
+    http_port: int
+    https_port: int
+    tls: ssl.SSLContext
+
+    @property
+    def https(self) -> str:
+        return f"https://localhost:{self.https_port}"
+
+    def client(self, source: str = "127.0.0.1") -> httpx.Client:
+        """A client whose connections come from ``source`` (any 127/8 address is local)."""
+        transport = httpx.HTTPTransport(verify=self.tls, local_address=source)
+        return httpx.Client(base_url=self.https, transport=transport, timeout=10)
+
+
+@pytest.fixture(scope="module")
+def seed_gateway(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    nginx = nginx_binary()
+    assert nginx is not None
+    run_dir = tmp_path_factory.mktemp("seed-gateway")
+    http_port, https_port = free_port(), free_port()
+    tls = ensure_tls_files(stack.cfg.tls_dir)
+    conf = render_gateway(
+        gateway_values(
+            host="127.0.0.1",
+            port=http_port,
+            tls_port=https_port,
+            core=[f"127.0.0.1:{stack.cfg.core_port}"],
+            ai=[f"127.0.0.1:{stack.cfg.ai_port}"],
+            realtime=[f"127.0.0.1:{stack.cfg.realtime_port}"],
+            tls=tls,
+            settings=GatewaySettings(trusted_proxies=(f"{TRUSTED_PROXY}/32",)),
+        ),
+        run_dir,
+    )
+    log = (run_dir / "nginx.log").open("wb")
+    process = subprocess.Popen(
+        [nginx, "-p", str(run_dir), "-c", str(conf)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_healthy({"gateway": f"http://127.0.0.1:{http_port}/health/"}, 20)
+        yield Gateway(conf, http_port, https_port, ssl.create_default_context(cafile=str(tls[0])))
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(10)
+        log.close()
+
+
+def _assert_security_headers(response: httpx.Response) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get_list(name) == [value], (response.status_code, name)
+    csp = response.headers.get_list("content-security-policy")
+    assert len(csp) == 1
+    assert "default-src 'self'" in csp[0]
+    assert "frame-ancestors 'none'" in csp[0]
+
+
+def test_nginx_accepts_the_configuration(seed_gateway: Gateway) -> None:
+    nginx = nginx_binary()
+    assert nginx is not None
+    result = subprocess.run(
+        [nginx, "-t", "-p", str(seed_gateway.conf.parent), "-c", str(seed_gateway.conf)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+
+
+def test_c31_to_c35_security_headers_on_success_errors_and_proxied_responses(
+    seed_gateway: Gateway,
+) -> None:
+    with seed_gateway.client() as client:
+        _assert_security_headers(client.get("/health/"))  # 200 from nginx
+        _assert_security_headers(client.get("/no/such/page"))  # 404 from nginx
+        proxied = client.get("/api/v1/me")  # 401 from core, which sets some of them too
+        assert proxied.status_code == 401
+        _assert_security_headers(proxied)  # ...yet each is sent once
+    with seed_gateway.client("127.0.0.11") as client:
+        responses = [client.get("/api/v1/me") for _ in range(40)]
+    limited = [r for r in responses if r.status_code == 429]
+    assert limited
+    _assert_security_headers(limited[0])
+
+
+def test_c30_plain_http_redirects_to_https(seed_gateway: Gateway) -> None:
+    response = httpx.get(
+        f"http://127.0.0.1:{seed_gateway.http_port}/api/v1/tickets/?page=2",
+        headers={"Host": "localhost"},
+    )
+    assert response.status_code == 301
+    assert response.headers["location"] == (
+        f"https://localhost:{seed_gateway.https_port}/api/v1/tickets/?page=2"
+    )
+
+
+def _s_client(port: int, *args: str) -> str:
+    result = subprocess.run(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost", *args],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    return result.stdout + result.stderr
+
+
+def test_c10_tls_1_1_is_refused_and_1_2_and_1_3_are_accepted(seed_gateway: Gateway) -> None:
+    # SECLEVEL=0 lets this client offer TLS 1.1: the refusal must come from the server.
+    old = _s_client(seed_gateway.https_port, "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0")
+    assert "New, (NONE), Cipher is (NONE)" in old
+    assert re.search(r"alert protocol version|no protocols available|handshake failure", old)
+    assert re.search(
+        r"New, TLSv1\.2, Cipher is ECDHE-", _s_client(seed_gateway.https_port, "-tls1_2")
+    )
+    assert re.search(
+        r"New, TLSv1\.3, Cipher is TLS_", _s_client(seed_gateway.https_port, "-tls1_3")
+    )
+
+
+def test_http2_is_offered(seed_gateway: Gateway) -> None:
+    assert "ALPN protocol: h2" in _s_client(seed_gateway.https_port, "-alpn", "h2,http/1.1")
+
+
+@pytest.mark.parametrize("encoding", ["br", "gzip"])
+def test_c14_c19_proxied_json_is_compressed(seed_gateway: Gateway, encoding: str) -> None:
+    with seed_gateway.client() as client:
+        plain = client.get("/ai/openapi.json", headers={"Accept-Encoding": "identity"})
+        compressed = client.get("/ai/openapi.json", headers={"Accept-Encoding": encoding})
+    assert plain.status_code == compressed.status_code == 200
+    assert "content-encoding" not in plain.headers
+    assert compressed.headers["content-encoding"] == encoding
+    assert "Accept-Encoding" in compressed.headers["vary"]
+    assert compressed.json() == plain.json()  # httpx decodes both encodings
+
+
+def test_c14_small_responses_are_not_compressed(seed_gateway: Gateway) -> None:
+    with seed_gateway.client() as client:
+        response = client.get("/health/", headers={"Accept-Encoding": "gzip, br"})
+    assert "content-encoding" not in response.headers
+
+
+def test_c38_api_is_limited_per_client_with_429_and_retry_after(seed_gateway: Gateway) -> None:
+    with seed_gateway.client("127.0.0.12") as client:
+        statuses = [client.get("/api/v1/me").status_code for _ in range(40)]
+        limited = client.get("/api/v1/me")
+    assert statuses[:20].count(429) == 0  # the burst passes
+    assert statuses.count(429) >= 10  # 40 at once is far above 10 r/s + a burst of 20
+    assert limited.status_code == 429
+    assert limited.headers["retry-after"] == "1"
+    assert limited.json()["code"] == "throttled"
+    assert limited.json()["request_id"]
+    with seed_gateway.client("127.0.0.13") as other:  # another client is not affected
+        assert other.get("/api/v1/me").status_code == 401
+
+
+def test_c38_sign_in_is_limited_to_5_per_minute(seed_gateway: Gateway) -> None:
+    with seed_gateway.client("127.0.0.14") as client:
+        statuses = [client.get("/admin/login/").status_code for _ in range(6)]
+        limited = client.get("/admin/login/")
+    assert statuses[0] == 200
+    assert 429 in statuses
+    assert limited.status_code == 429
+    assert limited.headers["retry-after"] == "12"
+
+
+def test_c38_forwarded_client_address_is_trusted_only_from_the_load_balancer(
+    seed_gateway: Gateway,
+) -> None:
+    # From the trusted proxy, each forwarded client has a bucket of its own...
+    with seed_gateway.client(TRUSTED_PROXY) as proxy:
+        statuses = [
+            proxy.get("/api/v1/me", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
+            for i in range(40)
+        ]
+    assert 429 not in statuses
+    # ...while anyone else's X-Forwarded-For is ignored: one client, one bucket.
+    with seed_gateway.client("127.0.0.15") as spoofer:
+        statuses = [
+            spoofer.get("/api/v1/me", headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
+            for i in range(40)
+        ]
+    assert 429 in statuses
+
+
+def test_c12_hashed_static_files_are_public_and_immutable(
+    seed_gateway: Gateway, stack: Stack
+) -> None:
+    manifest = (stack.cfg.run_dir / "static" / "staticfiles.json").read_text()
+    hashed = re.search(r'"admin/css/base.css": "([^"]+)"', manifest)
+    assert hashed is not None
+    with seed_gateway.client() as client:
+        response = client.get(f"/static/{hashed.group(1)}")
+    assert response.status_code == 200
+    cache = response.headers["cache-control"]
+    assert "public" in cache
+    assert "immutable" in cache
+
+
+def test_c13_private_api_responses_are_never_cached_publicly(
+    seed_gateway: Gateway, demo: dict[str, object]
+) -> None:
+    token = demo["orgs"][0]["agents"][0]["token"]  # type: ignore[index]
+    with seed_gateway.client() as client:
+        response = client.get("/api/v1/tickets/", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "private, no-store"
+
+
+def test_access_log_is_json_with_the_request_id_and_upstream_timing(stack: Stack) -> None:
+    lines = [
+        line for line in stack.log_lines("gateway") if str(line.get("uri")).startswith("/api/")
+    ]
+    assert lines
+    line = lines[-1]
+    assert line["service"] == "gateway"
+    assert re.fullmatch(r"[A-Za-z0-9._:-]+", str(line["request_id"]))
+    assert line["upstream_time"] not in ("", None)
+    assert line["upstream_status"]
