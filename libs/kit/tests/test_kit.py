@@ -65,8 +65,11 @@ async def test_readiness_reports_each_check_and_fails_on_any() -> None:
     status, body = await health.readiness({"a": ok, "b": broken, "c": slow}, 0.2)
     assert status == 503
     assert body["status"] == "unavailable"
-    assert body["checks"]["b"] == {"ok": False, "ms": body["checks"]["b"]["ms"],
-                                   "error": "ConnectionError: refused"}
+    assert body["checks"]["b"] == {
+        "ok": False,
+        "ms": body["checks"]["b"]["ms"],
+        "error": "ConnectionError: refused",
+    }
     assert body["checks"]["c"]["error"] == "timeout"
 
 
@@ -133,7 +136,8 @@ def test_log_file_rotation_is_configured_when_a_path_is_given(tmp_path: Any) -> 
     configure_logging("kit-test", log_file=str(tmp_path / "app.log"))
     try:
         rotating = [
-            h for h in logging.getLogger().handlers
+            h
+            for h in logging.getLogger().handlers
             if isinstance(h, logging.handlers.RotatingFileHandler)
         ]
         assert {h.maxBytes for h in rotating} == {15 * 1024 * 1024}
@@ -153,9 +157,7 @@ def test_sentry_is_off_without_a_dsn_and_tags_the_request_id_with_one() -> None:
                 if item.type == "event":
                     captured.append(item.payload.json)
 
-    assert init_sentry(
-        "https://public@sentry.invalid/1", service="kit-test", environment="local"
-    )
+    assert init_sentry("https://public@sentry.invalid/1", service="kit-test", environment="local")
     sentry_sdk.get_client().transport = Capture()
     bind_request_id("sentry-rid")
     try:
