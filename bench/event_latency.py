@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import secrets
+import ssl
 import statistics
 import tempfile
 import time
@@ -23,11 +24,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import psycopg
 import socketio
 
-from tools.stack import Config, RedisServer, Stack, free_port, prepare_core
+from tools.stack import Config, GatewaySettings, RedisServer, Stack, free_port, prepare_core
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -36,10 +38,11 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[index]
 
 
-async def measure(gateway: str, token: str, tickets: int) -> list[float]:
+async def measure(gateway: str, token: str, tickets: int, tls: ssl.SSLContext) -> list[float]:
     arrived: dict[int, float] = {}
     waiting: dict[int, asyncio.Event] = {}
-    client = socketio.AsyncClient(reconnection=False)
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls))
+    client = socketio.AsyncClient(reconnection=False, http_session=session)
 
     @client.on("ticket.created")  # type: ignore[untyped-decorator]
     async def on_created(envelope: dict[str, Any]) -> None:
@@ -48,7 +51,7 @@ async def measure(gateway: str, token: str, tickets: int) -> list[float]:
             waiting[envelope["ticket_id"]].set()
 
     delays: list[float] = []
-    async with httpx.AsyncClient(base_url=gateway, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=gateway, timeout=10, verify=tls) as http:
         headers = {"Authorization": f"Bearer {token}"}
         rt = await http.post("/api/v1/realtime/token", headers=headers)
         await client.connect(gateway, auth={"token": rt.json()["token"]}, transports=["websocket"])
@@ -67,6 +70,7 @@ async def measure(gateway: str, token: str, tickets: int) -> list[float]:
             if i >= 10:
                 delays.append((arrived[ticket_id] - sent) * 1000)
     await client.disconnect()
+    await session.close()
     return delays
 
 
@@ -95,6 +99,9 @@ def main() -> None:
             ai_port=free_port(),
             realtime_port=free_port(),
             gateway_port=free_port(),
+            gateway_tls_port=free_port(),
+            # One client sending as fast as it can: the per-client limit would measure itself.
+            gateway=GatewaySettings(api_rate="10000r/s", api_burst=10000),
             log_level="WARNING",
         )
         prepare_core(cfg, demo_output=run_dir / "demo.json")
@@ -104,7 +111,8 @@ def main() -> None:
         token = demo["orgs"][0]["agents"][0]["token"]
         gateway = cfg.url("gateway")
         assert gateway is not None
-        delays = asyncio.run(measure(gateway, token, args.tickets))
+        tls = ssl.create_default_context(cafile=str(cfg.tls_dir / "cert.pem"))
+        delays = asyncio.run(measure(gateway, token, args.tickets, tls))
     finally:
         if stack is not None:
             stack.stop()
