@@ -415,18 +415,10 @@ def prepare_core(cfg: Config, *, demo_output: Path | None) -> None:
     prom = cfg.run_dir / "prometheus" / "core"
     shutil.rmtree(prom, ignore_errors=True)
     prom.mkdir(parents=True)
-    manage = [str(VENV_BIN / "python"), "manage.py"]
-    steps = [["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"]]
+    argv = [str(VENV_BIN / "python"), "manage.py", "prepare_local"]
     if demo_output is not None:
-        steps.append(["seed_demo", "--output", str(demo_output)])
-    for step in steps:
-        subprocess.run(
-            [*manage, *step],
-            cwd=CORE_DIR,
-            env=cfg.core_env(),
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        argv += ["--demo-output", str(demo_output)]
+    subprocess.run(argv, cwd=CORE_DIR, env=cfg.core_env(), check=True, stdout=subprocess.DEVNULL)
 
 
 def http_status(url: str, timeout: float = 2.0) -> int | None:

@@ -186,12 +186,13 @@ USE_TZ = True
 # --- Static files (seed C12, C18) ----------------------------------------------------------
 # STORAGES with hashed (manifest) names: STATICFILES_STORAGE is gone from current Django.
 # WhiteNoise serves them with a far-future, immutable Cache-Control because the names change
-# whenever the content does.
+# whenever the content does. No pre-compressed copies: the gateway (or CloudFront) compresses,
+# and making .gz/.br of every file made collectstatic take 12 s on each start.
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
 }
 
 # --- Logging, errors, metrics (seed C20-C23) -------------------------------------------------

@@ -4,10 +4,13 @@ and credentials from the previous run are kept while they still work. Passwords 
 made on the machine that runs it; none is written in the code.
 """
 
+import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.hashers import check_password
 from django.db import transaction
 from knox.auth import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
@@ -55,14 +58,23 @@ def _email(name: str, domain: str) -> str:
     return f"{name.split()[0].lower()}@{domain}"
 
 
-def _credentials(user: User, previous: dict[str, Any] | None) -> dict[str, str]:
-    """The user's demo password and token: the previous ones if they still work, else new."""
-    password = (previous or {}).get("password")
-    if not (isinstance(password, str) and user.check_password(password)):
-        password = secrets.token_urlsafe(12)
-        user.set_password(password)
-        user.save(update_fields=["password"])
-    token = (previous or {}).get("token")
+def _still_valid(users: list[User], before: dict[str, dict[str, Any]]) -> set[str]:
+    """Emails whose previous demo password still works.
+
+    PBKDF2 is slow on purpose (half a second each here); the checks are pure CPU and release
+    the GIL, so they run side by side rather than one after another on every ``make run``.
+    """
+
+    def works(user: User) -> bool:
+        password = before.get(user.email, {}).get("password")
+        return isinstance(password, str) and check_password(password, user.password)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        return {u.email for u, ok in zip(users, pool.map(works, users), strict=True) if ok}
+
+
+def _token(user: User, token: object) -> str:
+    """The previous API token if it still authenticates ``user``, else a new one."""
     try:
         if not isinstance(token, str):
             raise AuthenticationFailed("no previous token")
@@ -70,8 +82,22 @@ def _credentials(user: User, previous: dict[str, Any] | None) -> dict[str, str]:
         if found_user.pk != user.pk:
             raise AuthenticationFailed("token of another user")
     except AuthenticationFailed:
-        token = api_token_create(user=user)
-    return {"email": user.email, "password": password, "token": token}
+        return api_token_create(user=user)
+    return token
+
+
+def _credentials(user: User, previous: dict[str, Any] | None, *, valid: bool) -> dict[str, str]:
+    """The user's demo password and token: the previous ones if they still work, else new."""
+    password = (previous or {}).get("password")
+    if not (valid and isinstance(password, str)):
+        password = secrets.token_urlsafe(12)
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    return {
+        "email": user.email,
+        "password": password,
+        "token": _token(user, (previous or {}).get("token")),
+    }
 
 
 def _user(org: Organization, email: str, full_name: str, role: Role) -> User:
@@ -108,13 +134,19 @@ def seed_demo(previous: dict[str, Any] | None = None) -> list[dict[str, Any]]:
                 for n in spec.customers
             ]
             bot = _user(org, f"bot@{domain}", f"{spec.name} Bot", Role.BOT)
-            bot_key = _credentials(bot, {"token": before_bots.get(spec.slug)})["token"]
+            # The bot has no password: it signs in with its key only.
+            bot_key = _token(bot, before_bots.get(spec.slug))
+            valid = _still_valid([admin, *agents, *customers], before)
+
+            def creds(user: User, valid: set[str] = valid) -> dict[str, str]:
+                return _credentials(user, before.get(user.email), valid=user.email in valid)
+
             entry = {
                 "slug": org.slug,
                 "name": org.name,
-                "admin": _credentials(admin, before.get(admin.email)),
-                "agents": [_credentials(a, before.get(a.email)) for a in agents],
-                "customers": [_credentials(c, before.get(c.email)) for c in customers],
+                "admin": creds(admin),
+                "agents": [creds(a) for a in agents],
+                "customers": [creds(c) for c in customers],
                 "bot_api_key": bot_key,
             }
         if not Ticket.objects.filter(organization=org).exists():
