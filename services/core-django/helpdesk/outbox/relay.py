@@ -70,6 +70,8 @@ class Relay:
 
     def publish_batch(self) -> int:
         """Publish one batch; return how many events went out (0 when none could)."""
+        if not OutboxEvent.objects.filter(published_at__isnull=True).exists():
+            return 0  # idle: no transaction, no lock (SQLite would take its write lock)
         with transaction.atomic():
             locked = [
                 _Row(*values)
