@@ -43,8 +43,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "knox",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "helpdesk.accounts",
     "helpdesk.tickets",
     "helpdesk.outbox",
@@ -57,6 +60,7 @@ MIDDLEWARE = [
     "helpdesk.common.middleware.PrivateApiCacheMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -142,7 +146,24 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "helpdesk.common.pagination.NewestFirstCursorPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+# OpenAPI at /api/schema/, Swagger UI at /api/swagger/ (seed C08), its assets from our own
+# static files (drf-spectacular-sidecar) and its script in a file of its own, so the gateway's
+# Content-Security-Policy (script-src 'self') holds.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Helpdesk core API",
+    "DESCRIPTION": "Tickets, accounts and realtime tokens. Authenticate with "
+    "`Authorization: Bearer <token>`. Errors: `{code, message, details, request_id}`.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# Cross-origin browsers: only the origins listed (seed C04); none by default.
+CORS_ALLOWED_ORIGINS = env_list("DJANGO_CORS_ALLOWED_ORIGINS", [])
 # Personal API tokens and bot keys: stored as SHA-512 digests (django-rest-knox), sent as
 # `Authorization: Bearer <token>`; the prefix lets secret scanners recognise a leaked one.
 REST_KNOX = {

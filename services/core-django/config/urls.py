@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from helpdesk.accounts.api import MeApi, RealtimeTokenApi
 from helpdesk.common import health
@@ -17,6 +18,8 @@ urlpatterns = [
     path("health/live", health.live, name="health-live"),
     path("metrics", health.prometheus_metrics, name="metrics"),
     path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/swagger/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger"),
     path("admin/", admin.site.urls),
 ]
 

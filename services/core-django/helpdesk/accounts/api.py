@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime
 
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -9,8 +11,31 @@ from rest_framework.views import APIView
 from helpdesk.accounts.models import User
 from helpdesk.accounts.services import realtime_token_issue
 
+_Organization = inline_serializer(
+    "Organization",
+    {
+        "id": serializers.IntegerField(),
+        "slug": serializers.CharField(),
+        "name": serializers.CharField(),
+    },
+)
+_Me = inline_serializer(
+    "Me",
+    {
+        "id": serializers.IntegerField(),
+        "email": serializers.EmailField(),
+        "full_name": serializers.CharField(),
+        "role": serializers.ChoiceField(choices=["admin", "agent", "customer", "bot"]),
+        "organization": _Organization,
+    },
+)
+_RealtimeToken = inline_serializer(
+    "RealtimeToken", {"token": serializers.CharField(), "expires_at": serializers.DateTimeField()}
+)
+
 
 class MeApi(APIView):
+    @extend_schema(responses=_Me, summary="The caller and their organization")
     def get(self, request: Request) -> Response:
         user: User = request.user  # type: ignore[assignment]
         org = user.organization
@@ -26,6 +51,11 @@ class MeApi(APIView):
 
 
 class RealtimeTokenApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={201: _RealtimeToken},
+        summary="A short-lived token for a Socket.IO connection to realtime",
+    )
     def post(self, request: Request) -> Response:
         token, expires = realtime_token_issue(user=request.user)  # type: ignore[arg-type]
         return Response(

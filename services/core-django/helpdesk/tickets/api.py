@@ -1,6 +1,7 @@
 """Ticket endpoints. Thin: validate, call a service or selector, serialize."""
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from knox.models import AuthToken
 from rest_framework import status
 from rest_framework.request import Request
@@ -16,12 +17,20 @@ from helpdesk.tickets.services import ticket_create
 
 
 class TicketListCreateApi(APIView):
+    pagination_class = NewestFirstCursorPagination  # for the OpenAPI document
+
+    @extend_schema(responses=TicketPublicSerializer(many=True), summary="Tickets you may see")
     def get(self, request: Request) -> Response:
         user: User = request.user  # type: ignore[assignment]
         paginator = NewestFirstCursorPagination()
         page = paginator.paginate_queryset(ticket_list_visible(user=user), request, view=self)
         return paginator.get_paginated_response(TicketPublicSerializer(page, many=True).data)
 
+    @extend_schema(
+        request=TicketCreateSerializer,
+        responses={201: TicketPublicSerializer},
+        summary="Open a ticket (emits ticket.created)",
+    )
     def post(self, request: Request) -> Response:
         user: User = request.user  # type: ignore[assignment]
         serializer = TicketCreateSerializer(data=request.data)
@@ -35,6 +44,7 @@ class TicketListCreateApi(APIView):
 
 
 class TicketDetailApi(APIView):
+    @extend_schema(responses=TicketPublicSerializer, summary="One ticket, by its number")
     def get(self, request: Request, number: int) -> Response:
         user: User = request.user  # type: ignore[assignment]
         ticket = get_object_or_404(ticket_list_visible(user=user), number=number)
