@@ -83,3 +83,32 @@ def test_metrics_count_requests_by_route_template_and_status() -> None:
 def test_c13_api_responses_are_private_and_not_stored() -> None:
     assert Client().get("/api/v1/tickets/")["Cache-Control"] == "private, no-store"
     assert not Client().get("/health/live").has_header("Cache-Control")
+
+
+@pytest.mark.django_db
+def test_c47_database_queries_are_timed_and_slow_ones_logged(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from django.db import connection
+
+    from helpdesk.common.middleware import DatabaseTimingMiddleware
+
+    def view(request: object) -> object:
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SELECT pg_sleep(0.06)")
+            else:
+                cursor.execute("SELECT 1")
+        from django.http import HttpResponse
+
+        return HttpResponse("ok")
+
+    DatabaseTimingMiddleware(view)(object())  # type: ignore[arg-type]
+    text = Client().get("/metrics").content.decode()
+    assert "db_query_duration_seconds_bucket" in text
+    if connection.vendor == "postgresql":
+        lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+        slow = [x for x in lines if x.get("event") == "slow_query"]
+        assert slow
+        assert slow[0]["duration_ms"] >= 50
+        assert "pg_sleep" in slow[0]["sql"]

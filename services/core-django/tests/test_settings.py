@@ -74,3 +74,38 @@ def test_seed_demo_refuses_to_run_in_production(tmp_path: Path) -> None:
     result = _manage("seed_demo", "--output", str(tmp_path / "d.json"), env=PRODUCTION_ENV)
     assert result.returncode != 0
     assert "ENVIRONMENT=local" in result.stderr
+
+
+def test_c05_database_pool_of_5_to_20_when_asked_for() -> None:
+    """Django's native psycopg pool, on a real PostgreSQL server, when DATABASE_POOL is set."""
+    server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/helpdesk")
+    env = {
+        **PRODUCTION_ENV,
+        "DATABASE_URL": server.rsplit("/", 1)[0] + "/postgres",
+        "DATABASE_POOL": "5:20",
+    }
+    code = (
+        "from django.db import connection as c; c.ensure_connection(); p = c.pool;"
+        "print(p.min_size, p.max_size, c.settings_dict['CONN_MAX_AGE']); p.close()"
+    )
+    result = _manage("shell", "--no-imports", "-c", code, env=env)
+    assert result.stdout.split() == ["5", "20", "0"], result.stderr
+    deploy = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert deploy.returncode == 0, deploy.stderr
+
+
+def test_c22_logs_at_info_by_default() -> None:
+    code = "import logging; print(logging.getLevelName(logging.getLogger().level))"
+    result = _manage("shell", "--no-imports", "-c", code, env=PRODUCTION_ENV)
+    assert result.stdout.strip() == "INFO"
+
+
+def test_c51_every_setting_read_from_the_environment_is_documented() -> None:
+    import re
+
+    read = set()
+    for path in [CORE / "config" / "settings.py", CORE / "config" / "gunicorn.conf.py"]:
+        read |= set(re.findall(r'env_(?:str|bool|int|list)\(\s*"([A-Z_]+)"', path.read_text()))
+        read |= set(re.findall(r'os\.environ\.get\(\s*"([A-Z_]+)"', path.read_text()))
+    documented = set(re.findall(r"^#?\s*([A-Z_]+)=", (CORE / ".env.example").read_text(), re.M))
+    assert read - documented == set()

@@ -7,9 +7,12 @@ the response. The access line replaces gunicorn's, which cannot see the id.
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import structlog
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
+from prometheus_client import Histogram
 
 from helpdesk_kit import metrics
 from helpdesk_kit.request_id import HEADER, accept_or_new, bind_request_id
@@ -64,3 +67,35 @@ class PrivateApiCacheMiddleware:
         if request.path.startswith("/api/") and not response.has_header("Cache-Control"):
             response["Cache-Control"] = "private, no-store"
         return response
+
+
+_DB_QUERY_SECONDS = Histogram(
+    "db_query_duration_seconds",
+    "Time of each database query made while answering a request",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+SLOW_QUERY_SECONDS = 0.05  # seed C47: queries should stay under 50 ms; slower ones are logged
+
+
+class DatabaseTimingMiddleware:
+    """Times every query of a request (seed C47): a histogram, and a log line when slow."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with connection.execute_wrapper(_timed_query):
+            return self.get_response(request)
+
+
+def _timed_query(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+) -> Any:
+    started = time.perf_counter()
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        elapsed = time.perf_counter() - started
+        _DB_QUERY_SECONDS.observe(elapsed)
+        if elapsed > SLOW_QUERY_SECONDS:
+            log.warning("slow_query", duration_ms=round(elapsed * 1000, 2), sql=sql[:500])
