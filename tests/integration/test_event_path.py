@@ -30,7 +30,7 @@ async def eventually(condition: Callable[[], bool], within: float = 15.0) -> Non
         await asyncio.sleep(0.02)
 
 
-def test_every_service_and_the_gateway_are_healthy(stack: Stack) -> None:
+def test_c09_every_service_and_the_gateway_are_healthy(stack: Stack) -> None:
     for name in ("core", "ai", "realtime"):
         assert http_status(f"{stack.cfg.url(name)}/health/") == 200, name
         assert http_status(f"{stack.cfg.url(name)}/health/live") == 200, name

@@ -95,7 +95,7 @@ def _assert_security_headers(response: httpx.Response) -> None:
     assert "frame-ancestors 'none'" in csp[0]
 
 
-def test_nginx_accepts_the_configuration(seed_gateway: Gateway) -> None:
+def test_c10_c14_c38_nginx_accepts_the_configuration(seed_gateway: Gateway) -> None:
     nginx = nginx_binary()
     assert nginx is not None
     result = subprocess.run(
@@ -249,7 +249,7 @@ def test_c13_private_api_responses_are_never_cached_publicly(
     assert response.headers["cache-control"] == "private, no-store"
 
 
-def test_access_log_is_json_with_the_request_id_and_upstream_timing(stack: Stack) -> None:
+def test_c23_access_log_is_json_with_the_request_id_and_upstream_timing(stack: Stack) -> None:
     lines = [
         line for line in stack.log_lines("gateway") if str(line.get("uri")).startswith("/api/")
     ]

@@ -113,7 +113,9 @@ async def test_asgi_middleware_returns_the_request_id_and_counts_the_route(
     assert b'http_requests_total{method="GET",route="/things/{id}",status="204"}' in body
 
 
-def test_log_lines_are_json_with_the_bound_request_id(capsys: pytest.CaptureFixture[str]) -> None:
+def test_c23_log_lines_are_json_with_the_bound_request_id(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     import structlog
 
     configure_logging("kit-test")
@@ -129,7 +131,7 @@ def test_log_lines_are_json_with_the_bound_request_id(capsys: pytest.CaptureFixt
     assert line["ticket"] == 3
 
 
-def test_log_file_rotation_is_configured_when_a_path_is_given(tmp_path: Any) -> None:
+def test_c21_log_file_rotation_is_configured_when_a_path_is_given(tmp_path: Any) -> None:
     import logging
     import logging.handlers
 
@@ -147,7 +149,7 @@ def test_log_file_rotation_is_configured_when_a_path_is_given(tmp_path: Any) -> 
         configure_logging("kit-test")
 
 
-def test_sentry_is_off_without_a_dsn_and_tags_the_request_id_with_one() -> None:
+def test_c20_sentry_is_off_without_a_dsn_and_tags_the_request_id_with_one() -> None:
     assert init_sentry(None, service="kit-test", environment="local") is False
     captured: list[dict[str, Any]] = []
 

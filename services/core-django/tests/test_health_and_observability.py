@@ -17,7 +17,7 @@ def fresh_redis_pool() -> Iterator[None]:
 
 
 @pytest.mark.django_db
-def test_ready_when_database_and_redis_answer(fresh_redis_pool: None) -> None:
+def test_c09_ready_when_database_and_redis_answer(fresh_redis_pool: None) -> None:
     response = Client().get("/health/")
     assert response.status_code == 200
     body = response.json()
@@ -28,7 +28,7 @@ def test_ready_when_database_and_redis_answer(fresh_redis_pool: None) -> None:
 
 @pytest.mark.django_db
 @override_settings(REDIS_URL="redis://127.0.0.1:1/0")
-def test_not_ready_when_redis_is_unreachable(fresh_redis_pool: None) -> None:
+def test_c09_not_ready_when_redis_is_unreachable(fresh_redis_pool: None) -> None:
     response = Client().get("/health/")
     assert response.status_code == 503
     body = response.json()
@@ -56,7 +56,9 @@ def test_an_unsafe_request_id_is_replaced(bad: str) -> None:
 
 
 @pytest.mark.django_db
-def test_access_log_line_is_json_with_the_request_id(capsys: pytest.CaptureFixture[str]) -> None:
+def test_c23_access_log_line_is_json_with_the_request_id(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     Client().get("/api/v1/tickets/", HTTP_X_REQUEST_ID="trace-me-42")
     lines = [
         json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
@@ -69,7 +71,7 @@ def test_access_log_line_is_json_with_the_request_id(capsys: pytest.CaptureFixtu
 
 
 @pytest.mark.django_db
-def test_metrics_count_requests_by_route_template_and_status() -> None:
+def test_c26_metrics_count_requests_by_route_template_and_status() -> None:
     Client().get("/api/v1/tickets/12345/")
     text = Client().get("/metrics").content.decode()
     assert (
@@ -112,3 +114,12 @@ def test_c47_database_queries_are_timed_and_slow_ones_logged(
         assert slow
         assert slow[0]["duration_ms"] >= 50
         assert "pg_sleep" in slow[0]["sql"]
+
+
+@override_settings(REDIS_POOL_SIZE=7)
+def test_c02_redis_connections_come_from_one_pool_per_process_sized_by_env(
+    fresh_redis_pool: None,
+) -> None:
+    client = get_redis()
+    assert get_redis() is client
+    assert client.connection_pool.max_connections == 7

@@ -30,14 +30,14 @@ def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     )
 
 
-def test_production_settings_pass_check_deploy_without_warnings() -> None:
+def test_c30_to_c37_production_settings_pass_check_deploy_without_warnings() -> None:
     """Seed C30-C37: HTTPS redirect, HSTS, secure cookies, nosniff, DENY, referrer policy."""
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
 
 
-def test_production_database_uses_the_urls_sslmode_and_persistent_checked_connections() -> None:
+def test_c01_c06_c07_c36_c37_database_ssl_persistent_checked_connections_strict_cookies() -> None:
     """Seed C01, C06, C07: SSL from the URL; CONN_MAX_AGE and CONN_HEALTH_CHECKS top-level."""
     code = (
         "from django.conf import settings as s; d = s.DATABASES['default'];"
@@ -57,7 +57,9 @@ def test_production_database_uses_the_urls_sslmode_and_persistent_checked_connec
         ("REALTIME_TOKEN_SECRET", "REALTIME_TOKEN_SECRET is required"),
     ],
 )
-def test_production_refuses_to_start_without_a_required_setting(missing: str, message: str) -> None:
+def test_c51_production_refuses_to_start_without_a_required_setting(
+    missing: str, message: str
+) -> None:
     env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
     result = _manage("check", env=env)
     assert result.returncode != 0
@@ -109,3 +111,22 @@ def test_c51_every_setting_read_from_the_environment_is_documented() -> None:
         read |= set(re.findall(r'os\.environ\.get\(\s*"([A-Z_]+)"', path.read_text()))
     documented = set(re.findall(r"^#?\s*([A-Z_]+)=", (CORE / ".env.example").read_text(), re.M))
     assert read - documented == set()
+
+
+def test_c18_static_files_use_hashed_names_through_storages() -> None:
+    code = (
+        "from django.conf import settings as s;"
+        "print(s.STORAGES['staticfiles']['BACKEND'], hasattr(s, 'STATICFILES_STORAGE'),"
+        " s.STATIC_ROOT)"
+    )
+    result = _manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        code,
+        env={**PRODUCTION_ENV, "DJANGO_STATIC_ROOT": "/srv/static"},
+    )
+    backend, legacy, root = result.stdout.split()
+    assert backend == "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"
+    assert legacy == "False"
+    assert root == "/srv/static"
