@@ -57,6 +57,7 @@ INSTALLED_APPS = [
 # each of these is needed: the admin needs sessions, auth and messages, the API needs the rest.
 MIDDLEWARE = [
     "helpdesk.common.middleware.RequestContextMiddleware",
+    "helpdesk.common.middleware.HealthCheckMiddleware",
     "helpdesk.common.middleware.PrivateApiCacheMiddleware",
     "helpdesk.common.middleware.DatabaseTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -123,3 +123,14 @@ def test_c02_redis_connections_come_from_one_pool_per_process_sized_by_env(
     client = get_redis()
     assert get_redis() is client
     assert client.connection_pool.max_connections == 7
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/health/live", "/health/"])
+def test_c27_probes_by_ip_address_are_answered_despite_allowed_hosts(
+    path: str, fresh_redis_pool: None
+) -> None:
+    """A load balancer probes a task at its private IP, never in ALLOWED_HOSTS."""
+    with override_settings(ALLOWED_HOSTS=["helpdesk.example.com"]):
+        assert Client().get(path, HTTP_HOST="10.0.1.5:8000").status_code == 200
+        assert Client().get("/api/v1/me", HTTP_HOST="10.0.1.5:8000").status_code == 400

@@ -158,3 +158,19 @@ def test_wrong_method_is_a_405_in_the_error_shape(agent: User) -> None:
 @pytest.mark.django_db
 def test_unknown_api_path_is_a_json_404() -> None:
     _assert_error(APIClient().get("/api/v1/nothing-here/"), 404, "not_found")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_list_rows_have_exactly_the_shape_of_the_ticket_serializer(
+    org: Organization, agent: User
+) -> None:
+    import json
+
+    from helpdesk.tickets.serializers import TicketPublicSerializer
+
+    client_for(agent).post(URL, {"subject": "s", "description": "d"}, format="json")
+    listed = client_for(agent).get(URL).json()["results"]
+    expected = json.loads(
+        json.dumps(TicketPublicSerializer(Ticket.objects.get()).data, default=str)
+    )
+    assert listed == [expected]

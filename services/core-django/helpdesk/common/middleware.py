@@ -19,6 +19,7 @@ from helpdesk_kit.request_id import HEADER, accept_or_new, bind_request_id
 
 log = structlog.get_logger("access")
 _QUIET = frozenset({"/health/live", "/metrics"})
+_HEALTH = frozenset({"/health/", "/health/live"})
 _META_KEY = "HTTP_" + HEADER.upper().replace("-", "_")
 
 
@@ -36,7 +37,10 @@ class RequestContextMiddleware:
             response[HEADER] = request_id
             elapsed = time.perf_counter() - started
             match = request.resolver_match
-            route = f"/{match.route}" if match is not None and match.route else "<unmatched>"
+            if match is not None and match.route:
+                route = f"/{match.route}"
+            else:  # answered before URL resolution (health) or by no route at all
+                route = request.path if request.path in _HEALTH else "<unmatched>"
             metrics.observe(request.method or "GET", route, response.status_code, elapsed)
             if request.path not in _QUIET:
                 log.info(
@@ -99,3 +103,25 @@ def _timed_query(
         _DB_QUERY_SECONDS.observe(elapsed)
         if elapsed > SLOW_QUERY_SECONDS:
             log.warning("slow_query", duration_ms=round(elapsed * 1000, 2), sql=sql[:500])
+
+
+class HealthCheckMiddleware:
+    """Answers ``/health/`` and ``/health/live`` before anything checks the Host header.
+
+    Load balancers and orchestrators probe a task by its IP address, which is not (and should
+    not be) in ALLOWED_HOSTS; without this, every probe would get a 400 and no task would ever
+    turn healthy. These answers carry no user data and take no input.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from helpdesk.common import health
+
+        if request.method == "GET":
+            if request.path == "/health/live":
+                return health.live(request)
+            if request.path == "/health/":
+                return health.ready(request)
+        return self.get_response(request)

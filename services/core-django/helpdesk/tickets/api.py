@@ -11,7 +11,11 @@ from rest_framework.views import APIView
 from helpdesk.accounts.models import User
 from helpdesk.common.pagination import NewestFirstCursorPagination
 from helpdesk.tickets.models import Channel
-from helpdesk.tickets.selectors import ticket_list_visible
+from helpdesk.tickets.selectors import (
+    ticket_list_visible,
+    ticket_row_public,
+    ticket_rows_visible,
+)
 from helpdesk.tickets.serializers import TicketCreateSerializer, TicketPublicSerializer
 from helpdesk.tickets.services import ticket_create
 
@@ -23,8 +27,8 @@ class TicketListCreateApi(APIView):
     def get(self, request: Request) -> Response:
         user: User = request.user  # type: ignore[assignment]
         paginator = NewestFirstCursorPagination()
-        page = paginator.paginate_queryset(ticket_list_visible(user=user), request, view=self)
-        return paginator.get_paginated_response(TicketPublicSerializer(page, many=True).data)
+        page = paginator.paginate_queryset(ticket_rows_visible(user=user), request, view=self)
+        return paginator.get_paginated_response([ticket_row_public(row) for row in page or []])
 
     @extend_schema(
         request=TicketCreateSerializer,
