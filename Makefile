@@ -13,7 +13,7 @@ SERVICES := services/core-django services/ai-fastapi services/realtime
 # on SQLite, the embedded default of `make run`.
 TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/helpdesk)
 
-.PHONY: help install run test lint fmt typecheck unit integration bench clean system-packages
+.PHONY: help install run test lint fmt typecheck unit integration bench readiness clean system-packages
 
 help: ## List every target
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -66,6 +66,11 @@ integration: install ## The real processes together: PostgreSQL, Redis, nginx, c
 bench: install ## Benchmarks (separate from tests): event delay from ticket POST to socket
 	@tools/ensure_system_packages.sh --required
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m bench.event_latency
+
+readiness: install ## Run every check behind the seed's claims and write readiness-report.md
+	@tools/ensure_system_packages.sh --required
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m tools.readiness
 
 clean: ## Remove the environment, caches and local run state
 	rm -rf $(VENV) $(TOOLS) .run .mypy_cache .ruff_cache .pytest_cache
