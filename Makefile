@@ -13,7 +13,7 @@ SERVICES := services/core-django services/ai-fastapi services/realtime
 # on SQLite, the embedded default of `make run`.
 TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/helpdesk)
 
-.PHONY: help install run test lint fmt typecheck unit integration bench readiness clean system-packages
+.PHONY: help install run test lint fmt typecheck unit integration deploy-check bench readiness clean system-packages
 
 help: ## List every target
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ run: install ## Run the whole platform in the foreground with demo data (Ctrl-C 
 
 test: install ## Lint, type-check, unit tests of every service, then the integration tests
 	@tools/ensure_system_packages.sh --required
-	@$(MAKE) --no-print-directory --keep-going lint typecheck unit integration
+	@$(MAKE) --no-print-directory --keep-going lint typecheck unit integration deploy-check
 
 lint: install ## ruff: lint and format check
 	$(BIN)/ruff check .
@@ -50,7 +50,7 @@ typecheck: install ## mypy (strict) on every package and service, each on its ow
 	cd services/core-django && ../../$(BIN)/mypy --config-file mypy.ini config helpdesk tests
 	cd services/ai-fastapi && ../../$(BIN)/mypy --config-file ../../pyproject.toml app tests
 	cd services/realtime && ../../$(BIN)/mypy --config-file ../../pyproject.toml app tests
-	$(BIN)/mypy --config-file pyproject.toml tools tests/integration bench
+	$(BIN)/mypy --config-file pyproject.toml tools tests/integration tests/deploy bench
 
 unit: install ## Unit tests of shared/, the kit and each service
 	cd shared && ../$(BIN)/pytest -q
@@ -62,6 +62,9 @@ unit: install ## Unit tests of shared/, the kit and each service
 
 integration: install ## The real processes together: PostgreSQL, Redis, nginx, core, relay, ai, realtime
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -q tests/integration
+
+deploy-check: install ## Deployment files: compose schema, hadolint, cfn-lint, checkov, Dockerfile build steps
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -q tests/deploy
 
 bench: install ## Benchmarks (separate from tests): event delay from ticket POST to socket
 	@tools/ensure_system_packages.sh --required

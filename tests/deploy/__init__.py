@@ -1,0 +1,1 @@
+"""Checks of the deployment files: Dockerfiles, docker-compose.prod.yml, the AWS template."""

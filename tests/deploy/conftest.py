@@ -1,0 +1,139 @@
+"""What the deployment tests share: where things are, and a reader of Dockerfiles.
+
+No Docker engine is needed (nor assumed): the images are checked as text, and the steps they run
+(``uv sync``, ``collectstatic``, the gateway's entrypoint, the health checks) are run here, on
+this machine, the way the Dockerfiles run them.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+
+# name -> (Dockerfile, the uv workspace member it installs, the port it serves)
+PYTHON_IMAGES: dict[str, tuple[Path, str, int]] = {
+    "core": (ROOT / "services/core-django/Dockerfile", "helpdesk-core", 8000),
+    "ai": (ROOT / "services/ai-fastapi/Dockerfile", "helpdesk-ai", 8001),
+    "realtime": (ROOT / "services/realtime/Dockerfile", "helpdesk-realtime", 3000),
+}
+GATEWAY_DOCKERFILE = ROOT / "gateway/nginx/Dockerfile"
+GATEWAY_ENTRYPOINT = ROOT / "gateway/nginx/docker-entrypoint.sh"
+ALL_DOCKERFILES = {
+    **{name: path for name, (path, _, _) in PYTHON_IMAGES.items()},
+    "gateway": GATEWAY_DOCKERFILE,
+}
+
+
+@dataclass(frozen=True)
+class Instruction:
+    keyword: str  # upper case: RUN, COPY, ...
+    args: str  # continuation lines joined, comments inside them dropped
+    line: int  # where it starts (1-based)
+
+    def exec_form(self) -> list[str]:
+        """The JSON array of CMD, ENTRYPOINT or HEALTHCHECK ... CMD."""
+        text = self.args
+        if self.keyword == "HEALTHCHECK":
+            text = text[text.index(" CMD ") + len(" CMD ") :]
+        value = json.loads(text)
+        assert isinstance(value, list), f"line {self.line}: not the exec (JSON) form"
+        return [str(item) for item in value]
+
+    def flags(self) -> dict[str, str]:
+        """Leading --name=value flags (COPY --from=..., HEALTHCHECK --interval=...)."""
+        found = {}
+        for token in self.args.split():
+            if not token.startswith("--"):
+                break
+            name, _, value = token[2:].partition("=")
+            found[name] = value
+        return found
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[Instruction] = field(default_factory=list)
+
+    def all(self, keyword: str) -> list[Instruction]:
+        return [i for i in self.instructions if i.keyword == keyword]
+
+    def last(self, keyword: str) -> Instruction:
+        found = self.all(keyword)
+        assert found, f"stage {self.name or self.base} has no {keyword}"
+        return found[-1]
+
+    def env(self) -> dict[str, str]:
+        """Every ENV of the stage, in order (the ``KEY=value`` form only)."""
+        values: dict[str, str] = {}
+        for instruction in self.all("ENV"):
+            for token in shlex.split(instruction.args):
+                key, sep, value = token.partition("=")
+                assert sep, f"line {instruction.line}: use ENV KEY=value"
+                values[key] = value
+        return values
+
+
+def parse_dockerfile(path: Path) -> list[Stage]:
+    """The stages of a Dockerfile, each with its instructions."""
+    stages: list[Stage] = []
+    pending: list[str] = []
+    start = 0
+    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+        stripped = raw.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if pending and stripped.startswith("#"):
+            continue  # a comment inside a continued instruction is dropped, as Docker does
+        if not pending:
+            start = number
+        if stripped.endswith("\\"):
+            pending.append(stripped[:-1].strip())
+            continue
+        pending.append(stripped)
+        text = " ".join(part for part in pending if part)
+        pending = []
+        keyword, _, args = text.partition(" ")
+        instruction = Instruction(keyword.upper(), args.strip(), start)
+        if instruction.keyword == "FROM":
+            words = instruction.args.split()
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(words[0], name))
+        else:
+            assert stages, f"{path}:{number}: an instruction before FROM"
+            stages[-1].instructions.append(instruction)
+    assert not pending, f"{path}: ends inside a continued line"
+    return stages
+
+
+@pytest.fixture(scope="session")
+def dockerfiles() -> dict[str, list[Stage]]:
+    return {name: parse_dockerfile(path) for name, path in ALL_DOCKERFILES.items()}
+
+
+def entrypoint_template_vars() -> list[str]:
+    """TEMPLATE_VARS of the gateway's entrypoint: the placeholders it fills."""
+    text = GATEWAY_ENTRYPOINT.read_text()
+    start = text.index('TEMPLATE_VARS="') + len('TEMPLATE_VARS="')
+    return text[start : text.index('"', start)].split()
+
+
+def tool(name: str) -> str:
+    """A tool of the dev environment (.venv/bin) or, failing that, of the PATH."""
+    candidate = VENV_BIN / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed: run `make install`")
+    return found
