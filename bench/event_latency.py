@@ -15,21 +15,16 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import ssl
 import statistics
-import tempfile
 import time
-import uuid
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import httpx
-import psycopg
 import socketio
 
-from tools.stack import Config, GatewaySettings, RedisServer, Stack, free_port, prepare_core
+from tools.stack import GatewaySettings, temporary_stack
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -85,46 +80,15 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=200)
     args = parser.parse_args()
 
-    server_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/helpdesk")
-    base = server_url.rsplit("/", 1)[0]
-    name = f"helpdesk_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    run_dir = Path(tempfile.mkdtemp(prefix="helpdesk-bench-"))
-    redis = RedisServer(port=free_port(), workdir=run_dir / "redis")
-    stack: Stack | None = None
-    try:
-        redis.start()
-        cfg = Config(
-            run_dir=run_dir,
-            redis_url=redis.url,
-            secret_key=secrets.token_urlsafe(64),
-            realtime_secret=secrets.token_urlsafe(48),
-            database_url=f"{base}/{name}",
-            core_port=free_port(),
-            ai_port=free_port(),
-            realtime_port=free_port(),
-            gateway_port=free_port(),
-            gateway_tls_port=free_port(),
-            # One client sending as fast as it can: the per-client limit would measure itself.
-            gateway=GatewaySettings(api_rate="10000r/s", api_burst=10000),
-            log_level="WARNING",
-        )
-        prepare_core(cfg, demo_output=run_dir / "demo.json")
-        stack = Stack(cfg)
-        stack.start()
-        demo = json.loads((run_dir / "demo.json").read_text())
+    # One client sending as fast as it can: the per-client limit would measure itself.
+    with temporary_stack(
+        prefix="helpdesk_bench", gateway=GatewaySettings(api_rate="10000r/s", api_burst=10000)
+    ) as (stack, demo):
         token = demo["orgs"][0]["agents"][0]["token"]
-        gateway = cfg.url("gateway")
+        gateway = stack.cfg.url("gateway")
         assert gateway is not None
-        tls = ssl.create_default_context(cafile=str(cfg.tls_dir / "cert.pem"))
+        tls = ssl.create_default_context(cafile=str(stack.cfg.tls_dir / "cert.pem"))
         delays, responses = asyncio.run(measure(gateway, token, args.tickets, tls))
-    finally:
-        if stack is not None:
-            stack.stop()
-        redis.stop()
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     result = {
         "benchmark": "ticket POST -> socket ticket.created, through nginx, loopback",
         "cores": os.cpu_count(),

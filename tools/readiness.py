@@ -16,29 +16,16 @@ import asyncio
 import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
-
-from tools.stack import (
-    ROOT,
-    VENV_BIN,
-    Config,
-    GatewaySettings,
-    RedisServer,
-    Stack,
-    free_port,
-    prepare_core,
-)
+from tools.stack import ROOT, VENV_BIN, GatewaySettings, temporary_stack
 
 CLAIMS: dict[str, str] = {
     "C01": "database connections use SSL in production (sslmode from the URL)",
@@ -170,35 +157,12 @@ def load_run(seconds: int, connections: int, evidence: dict[str, Evidence]) -> d
     if wrk is None:
         evidence["C45"].notes.append("wrk is not installed: no load run")
         return {}
-    server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/helpdesk")
-    base = server.rsplit("/", 1)[0]
-    db = f"helpdesk_ready_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{db}"')
-    run_dir = Path(tempfile.mkdtemp(prefix="helpdesk-readiness-"))
-    redis = RedisServer(port=free_port(), workdir=run_dir / "redis")
-    stack: Stack | None = None
-    try:
-        redis.start()
-        cfg = Config(
-            run_dir=run_dir,
-            redis_url=redis.url,
-            secret_key=secrets.token_urlsafe(64),
-            realtime_secret=secrets.token_urlsafe(48),
-            database_url=f"{base}/{db}",
-            core_port=free_port(),
-            ai_port=free_port(),
-            realtime_port=free_port(),
-            gateway_port=free_port(),
-            gateway_tls_port=free_port(),
-            # The load comes from one address: the per-client limit is lifted for this run.
-            gateway=GatewaySettings(api_rate="100000r/s", api_burst=100000),
-            log_level="WARNING",
-        )
-        prepare_core(cfg, demo_output=run_dir / "demo.json")
-        stack = Stack(cfg)
-        stack.start()
-        demo = json.loads((run_dir / "demo.json").read_text())
+    # The load comes from one address: the per-client limit is lifted for this run.
+    with temporary_stack(
+        prefix="helpdesk_ready", gateway=GatewaySettings(api_rate="100000r/s", api_burst=100000)
+    ) as (stack, demo):
+        cfg = stack.cfg
+        run_dir = cfg.run_dir
         token = demo["orgs"][0]["agents"][0]["token"]
         gateway = cfg.url("gateway")
         assert gateway is not None
@@ -241,12 +205,6 @@ def load_run(seconds: int, connections: int, evidence: dict[str, Evidence]) -> d
             text=True,
             check=False,
         ).stdout
-    finally:
-        if stack is not None:
-            stack.stop()
-        redis.stop()
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
     figures: dict[str, object] = {
         "cores": os.cpu_count(),
         "connections": connections,

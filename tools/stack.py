@@ -10,17 +10,22 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -501,3 +506,47 @@ class Stack:
                     yield json.loads(line)
                 except ValueError:
                     continue
+
+
+@contextmanager
+def temporary_stack(
+    *, prefix: str, gateway: GatewaySettings, log_level: str = "WARNING"
+) -> Iterator[tuple[Stack, dict[str, Any]]]:
+    """The whole platform on free ports with a PostgreSQL database and a Redis of its own,
+    demo data seeded; everything stopped and dropped afterwards. For benchmarks and reports."""
+    import psycopg
+
+    server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/helpdesk")
+    base = server.rsplit("/", 1)[0]
+    database = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    redis = RedisServer(port=free_port(), workdir=run_dir / "redis")
+    stack: Stack | None = None
+    try:
+        redis.start()
+        cfg = Config(
+            run_dir=run_dir,
+            redis_url=redis.url,
+            secret_key=secrets.token_urlsafe(64),
+            realtime_secret=secrets.token_urlsafe(48),
+            database_url=f"{base}/{database}",
+            core_port=free_port(),
+            ai_port=free_port(),
+            realtime_port=free_port(),
+            gateway_port=free_port(),
+            gateway_tls_port=free_port(),
+            gateway=gateway,
+            log_level=log_level,
+        )
+        prepare_core(cfg, demo_output=run_dir / "demo.json")
+        stack = Stack(cfg)
+        stack.start()
+        yield stack, json.loads((run_dir / "demo.json").read_text())
+    finally:
+        if stack is not None:
+            stack.stop()
+        redis.stop()
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
