@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the linters of the AWS template (cfn-lint, checkov) into their own virtualenv,
+# Installs the deployment linters (cfn-lint, checkov, pip-audit) into their own virtualenv,
 # .tools/deploy-lint, from the hash-pinned lock deploy/requirements-lint.txt. They live apart
 # from .venv because checkov's large dependency tree must not constrain the services' uv.lock.
 #
@@ -17,7 +17,7 @@ uv=.tools/bin/uv
 want=$(sha256sum "$lock" | cut -d' ' -f1)
 ready() {
   [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
-    && [ -x "$venv/bin/cfn-lint" ] && [ -x "$venv/bin/checkov" ]
+    && [ -x "$venv/bin/cfn-lint" ] && [ -x "$venv/bin/checkov" ] && [ -x "$venv/bin/pip-audit" ]
 }
 if ready; then exit 0; fi
 
@@ -36,4 +36,5 @@ rm -f "$stamp"
 VIRTUAL_ENV=$PWD/$venv "$uv" pip sync --quiet --require-hashes --python "$venv/bin/python" "$lock"
 "$venv/bin/cfn-lint" --version >/dev/null
 "$venv/bin/checkov" --version >/dev/null
+"$venv/bin/pip-audit" --version >/dev/null
 echo "$want" > "$stamp"

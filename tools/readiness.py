@@ -233,6 +233,61 @@ def load_run(seconds: int, connections: int, evidence: dict[str, Evidence]) -> d
     return figures
 
 
+def dependency_audit(evidence: dict[str, Evidence]) -> None:
+    """pip-audit over every locked runtime dependency (seed C55: "security scans clean")."""
+    subprocess.run([str(ROOT / "tools" / "install_deploy_linters.sh")], check=True)
+    exported = subprocess.run(
+        [
+            str(ROOT / ".tools" / "bin" / "uv"),
+            "export",
+            "--frozen",
+            "--no-dev",
+            "--all-packages",
+            "--no-hashes",
+            "--no-emit-workspace",
+            "-q",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    requirements = Path(tempfile.mkdtemp()) / "requirements.txt"
+    requirements.write_text(exported)
+    result = subprocess.run(
+        [
+            str(ROOT / ".tools" / "deploy-lint" / "bin" / "pip-audit"),
+            "--no-deps",
+            "--disable-pip",
+            "--progress-spinner",
+            "off",
+            "-f",
+            "json",
+            "-r",
+            str(requirements),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        deps = json.loads(result.stdout)["dependencies"]
+    except (ValueError, KeyError):
+        evidence["C55"].failed.append(f"pip-audit did not run: {result.stderr.strip()[:200]}")
+        return
+    audited = [d for d in deps if "skip_reason" not in d]
+    vulnerable = [d["name"] for d in audited if d.get("vulns")]
+    if not audited:
+        evidence["C55"].failed.append(
+            f"pip-audit: none of {len(deps)} locked packages could be audited (no vulnerability "
+            "database reachable from this machine)"
+        )
+    elif vulnerable:
+        evidence["C55"].failed.append(f"pip-audit: known vulnerabilities in {vulnerable}")
+    else:
+        evidence["C55"].passed.append(f"pip-audit: {len(audited)} locked packages, none vulnerable")
+
+
 def _db_query_share(metrics: str) -> tuple[float, int] | None:
     """The share of queries slower than 50 ms, from the core's histogram (all workers)."""
     buckets = {
@@ -300,6 +355,7 @@ def main() -> int:
     ]
     for name, cwd, extra in suites:
         collect(run_suite(name, cwd, extra, env, out), evidence)
+    dependency_audit(evidence)
     figures = load_run(args.seconds, args.connections, evidence)
     passed = write_report(evidence, figures, args.output)
     print(f"readiness: {passed} of {len(CLAIMS)} claims passed; see {args.output}")
