@@ -140,6 +140,8 @@ DATABASES = {"default": _database}
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_POOL_SIZE = env_int("REDIS_POOL_SIZE", 20)
 EVENTS_STREAM = env_str("EVENTS_STREAM", "helpdesk:events")
+# Prefix of the core's own cache keys in Redis (several deployments may share one Redis).
+CACHE_KEY_PREFIX = env_str("CACHE_KEY_PREFIX", "core")
 EVENTS_STREAM_MAXLEN = env_int("EVENTS_STREAM_MAXLEN", 100_000)
 
 # --- Realtime tokens -----------------------------------------------------------------------

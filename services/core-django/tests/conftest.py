@@ -5,6 +5,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -12,6 +13,12 @@ from django.conf import settings
 
 from helpdesk.accounts.models import Organization, Role, User
 from tests.factories import make_org, make_user
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_keys(settings: Any) -> None:
+    """Each test caches under keys of its own: ids repeat across tests, Redis does not forget."""
+    settings.CACHE_KEY_PREFIX = f"test:core:{uuid.uuid4().hex}"
 
 
 @pytest.fixture

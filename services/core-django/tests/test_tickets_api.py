@@ -174,3 +174,32 @@ def test_list_rows_have_exactly_the_shape_of_the_ticket_serializer(
         json.dumps(TicketPublicSerializer(Ticket.objects.get()).data, default=str)
     )
     assert listed == [expected]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_c48_ticket_lists_are_served_from_the_cache_until_a_ticket_changes(
+    org: Organization, agent: User
+) -> None:
+    from helpdesk.tickets.cache import LOOKUPS
+
+    def hits() -> float:
+        return LOOKUPS.labels("ticket_list", "hit")._value.get()  # type: ignore[no-any-return]
+
+    client = client_for(agent)
+    client.post(URL, {"subject": "first", "description": "d"}, format="json")
+    before = hits()
+    assert [t["subject"] for t in client.get(URL).json()["results"]] == ["first"]
+    assert [t["subject"] for t in client.get(URL).json()["results"]] == ["first"]
+    assert hits() == before + 1  # the second read came from the cache
+    client.post(URL, {"subject": "second", "description": "d"}, format="json")
+    assert [t["subject"] for t in client.get(URL).json()["results"]] == ["second", "first"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_customer_never_gets_the_agents_cached_list(org: Organization, agent: User) -> None:
+    customer = make_user(org, Role.CUSTOMER)
+    client_for(make_user(org, Role.CUSTOMER)).post(
+        URL, {"subject": "someone else's", "description": "d"}, format="json"
+    )
+    assert len(client_for(agent).get(URL).json()["results"]) == 1  # cached for agents
+    assert client_for(customer).get(URL).json()["results"] == []

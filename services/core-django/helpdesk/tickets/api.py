@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from helpdesk.accounts.models import User
 from helpdesk.common.pagination import NewestFirstCursorPagination
+from helpdesk.tickets import cache
 from helpdesk.tickets.models import Channel
 from helpdesk.tickets.selectors import (
     ticket_list_visible,
@@ -26,9 +27,16 @@ class TicketListCreateApi(APIView):
     @extend_schema(responses=TicketPublicSerializer(many=True), summary="Tickets you may see")
     def get(self, request: Request) -> Response:
         user: User = request.user  # type: ignore[assignment]
+        key = cache.list_page_key(user=user, query=request.META.get("QUERY_STRING", ""))
+        cached = cache.list_page_get(key) if key else None
+        if cached is not None:
+            return Response(cached)
         paginator = NewestFirstCursorPagination()
         page = paginator.paginate_queryset(ticket_rows_visible(user=user), request, view=self)
-        return paginator.get_paginated_response([ticket_row_public(row) for row in page or []])
+        response = paginator.get_paginated_response([ticket_row_public(row) for row in page or []])
+        if key:
+            cache.list_page_put(key, response.data)
+        return response
 
     @extend_schema(
         request=TicketCreateSerializer,

@@ -7,7 +7,17 @@ from django.utils import timezone
 from helpdesk.accounts.models import Organization, User
 from helpdesk.outbox.services import event_record
 from helpdesk.tickets import events
+from helpdesk.tickets.cache import ticket_lists_changed
 from helpdesk.tickets.models import Channel, Priority, Ticket
+from helpdesk_shared import Envelope
+
+
+def _emit(event: Envelope) -> None:
+    """Every ticket write ends here: its event joins the transaction (the outbox), and once
+    the transaction commits, cached ticket lists of the organization are invalidated."""
+    event_record(event=event)
+    organization_id = event.organization_id
+    transaction.on_commit(lambda: ticket_lists_changed(organization_id=organization_id))
 
 
 def _next_ticket_number(*, organization_id: int) -> int:
@@ -47,5 +57,5 @@ def ticket_create(
             created_at=now,
             updated_at=now,
         )
-        event_record(event=events.ticket_created(ticket=ticket, actor=actor or requester))
+        _emit(events.ticket_created(ticket=ticket, actor=actor or requester))
     return ticket
