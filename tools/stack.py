@@ -510,7 +510,7 @@ class Stack:
 
 @contextmanager
 def temporary_stack(
-    *, prefix: str, gateway: GatewaySettings, log_level: str = "WARNING"
+    *, prefix: str, gateway: GatewaySettings, log_level: str = "WARNING", web_workers: int = 2
 ) -> Iterator[tuple[Stack, dict[str, Any]]]:
     """The whole platform on free ports with a PostgreSQL database and a Redis of its own,
     demo data seeded; everything stopped and dropped afterwards. For benchmarks and reports."""
@@ -539,6 +539,7 @@ def temporary_stack(
             gateway_tls_port=free_port(),
             gateway=gateway,
             log_level=log_level,
+            web_workers=web_workers,
         )
         prepare_core(cfg, demo_output=run_dir / "demo.json")
         stack = Stack(cfg)
