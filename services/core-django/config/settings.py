@@ -31,6 +31,8 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
 if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-"):
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 50 random characters.")
+# Rotation without signing everyone out: the previous key(s) still verify, the new one signs.
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS", [])
 ALLOWED_HOSTS = env_list(
     "DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if LOCAL else []
 )
@@ -225,7 +227,8 @@ USE_TZ = True
 # WhiteNoise serves them with a far-future, immutable Cache-Control because the names change
 # whenever the content does. No pre-compressed copies: the gateway (or CloudFront) compresses,
 # and making .gz/.br of every file made collectstatic take 12 s on each start.
-STATIC_URL = "/static/"
+# A CDN's URL in production (CloudFront in front of the static bucket), else the core serves them.
+STATIC_URL = env_str("DJANGO_STATIC_URL", "/static/")
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 MEDIA_ROOT = Path(env_str("DJANGO_MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "/media/"
