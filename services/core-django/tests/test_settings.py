@@ -135,9 +135,7 @@ def test_c18_static_files_use_hashed_names_through_storages() -> None:
 def test_a_rotated_secret_key_keeps_sessions_signed_with_the_previous_one() -> None:
     old = PRODUCTION_ENV["DJANGO_SECRET_KEY"]
     new = "N3w-" + old[4:][::-1]
-    code = (
-        "from django.core import signing;"
-        "print(signing.loads(signing.dumps('hello', key=%r)))" % old
-    )
+    signed_before = f"signing.dumps('hello', key={old!r})"
+    code = f"from django.core import signing; print(signing.loads({signed_before}))"
     env = {**PRODUCTION_ENV, "DJANGO_SECRET_KEY": new, "DJANGO_SECRET_KEY_FALLBACKS": old}
     assert _manage("shell", "--no-imports", "-c", code, env=env).stdout.strip() == "hello"
