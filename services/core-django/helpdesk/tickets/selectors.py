@@ -20,7 +20,7 @@ def ticket_list_visible(*, user: User) -> QuerySet[Ticket]:
     return tickets
 
 
-_ROW_FIELDS = (
+TICKET_ROW_FIELDS = (
     "id",
     "number",
     "subject",
@@ -42,7 +42,7 @@ def ticket_rows_visible(*, user: User) -> QuerySet[Ticket, dict[str, Any]]:
     serializer field by field for each ticket, which was most of a list request's time.
     """
     rows: QuerySet[Ticket, dict[str, Any]] = ticket_list_visible(user=user).values(
-        *_ROW_FIELDS, org_slug=F("organization__slug")
+        *TICKET_ROW_FIELDS, org_slug=F("organization__slug")
     )
     return rows
 

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from helpdesk.common.serializers import StrictSerializer
 from helpdesk.tickets.models import Priority, Ticket
+from helpdesk.tickets.selectors import TICKET_ROW_FIELDS
 
 
 class TicketCreateSerializer(StrictSerializer):
@@ -17,18 +18,6 @@ class TicketPublicSerializer(serializers.ModelSerializer[Ticket]):
 
     class Meta:
         model = Ticket
-        fields: Any = (
-            "id",
-            "number",
-            "organization",
-            "subject",
-            "description",
-            "status",
-            "priority",
-            "channel",
-            "requester_id",
-            "version",
-            "created_at",
-            "updated_at",
-        )
+        # The columns the list reads as rows (selectors), plus the organization's slug.
+        fields: Any = (*TICKET_ROW_FIELDS, "organization")
         read_only_fields = fields
