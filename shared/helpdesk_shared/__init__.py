@@ -8,8 +8,11 @@ from helpdesk_shared.events import (
     Actor,
     Envelope,
     Event,
+    FieldChange,
     TicketCreated,
     TicketCreatedData,
+    TicketUpdated,
+    TicketUpdatedData,
     parse_event,
 )
 from helpdesk_shared.ids import uuid7
@@ -33,9 +36,12 @@ __all__ = [
     "Actor",
     "Envelope",
     "Event",
+    "FieldChange",
     "RealtimeClaims",
     "TicketCreated",
     "TicketCreatedData",
+    "TicketUpdated",
+    "TicketUpdatedData",
     "parse_event",
     "uuid7",
 ]

@@ -65,9 +65,31 @@ class TicketCreated(Envelope):
     data: TicketCreatedData  # type: ignore[assignment]
 
 
+class FieldChange(_Strict):
+    """One field's change, as the audit trail shows it: values rendered as text (or null)."""
+
+    field: str
+    old: str | None
+    new: str | None
+
+
+class TicketUpdatedData(_Strict):
+    number: int = Field(ge=1)
+    version: int = Field(ge=2, description="the ticket's version after this change")
+    changes: list[FieldChange] = Field(min_length=1)
+
+
+class TicketUpdated(Envelope):
+    type: Literal["ticket.updated"] = "ticket.updated"
+    data: TicketUpdatedData  # type: ignore[assignment]
+
+
 # Every typed event, by its ``type``. A new event is a new subclass of Envelope added here.
-EVENT_TYPES: dict[str, type[Envelope]] = {"ticket.created": TicketCreated}
-Event = TicketCreated
+EVENT_TYPES: dict[str, type[Envelope]] = {
+    "ticket.created": TicketCreated,
+    "ticket.updated": TicketUpdated,
+}
+Event = TicketCreated | TicketUpdated
 
 
 def parse_event(raw: str | bytes) -> Envelope:
@@ -87,10 +109,13 @@ __all__ = [
     "Actor",
     "Envelope",
     "Event",
+    "FieldChange",
     "Priority",
     "Status",
     "TicketCreated",
     "TicketCreatedData",
+    "TicketUpdated",
+    "TicketUpdatedData",
     "ValidationError",
     "parse_event",
 ]

@@ -72,3 +72,23 @@ def test_unknown_envelope_fields_are_rejected() -> None:
 def test_naive_timestamps_are_rejected() -> None:
     with pytest.raises(ValidationError):
         _ticket_created(occurred_at=datetime(2026, 1, 1))
+
+
+def test_ticket_updated_carries_its_changes_and_new_version() -> None:
+    from helpdesk_shared import FieldChange, TicketUpdated, TicketUpdatedData
+
+    event = TicketUpdated(
+        id=uuid7(),
+        occurred_at=datetime.now(UTC),
+        organization_id=1,
+        ticket_id=7,
+        actor=Actor(kind="user", id=2, role="agent"),
+        data=TicketUpdatedData(
+            number=3, version=2, changes=[FieldChange(field="status", old="new", new="open")]
+        ),
+    )
+    parsed = parse_event(event.model_dump_json())
+    assert isinstance(parsed, TicketUpdated)
+    assert parsed.data.changes[0].new == "open"
+    with pytest.raises(ValidationError):
+        TicketUpdatedData.model_validate({"number": 3, "version": 2, "changes": []})

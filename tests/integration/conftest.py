@@ -130,7 +130,7 @@ def log_path(stack: Stack, name: str) -> Path:
 async def connect_socket(
     gateway: str, http: httpx.AsyncClient, api_token: str, tls_context: ssl.SSLContext
 ) -> tuple[socketio.AsyncClient, list[dict[str, Any]]]:
-    """A dashboard connection through the gateway, collecting every ticket.created it gets."""
+    """A dashboard connection through the gateway, collecting every ticket event it gets."""
     response = await http.post(
         "/api/v1/realtime/token", headers={"Authorization": f"Bearer {api_token}"}
     )
@@ -138,9 +138,11 @@ async def connect_socket(
     received: list[dict[str, Any]] = []
     client = socket_client(tls_context)
 
-    @client.on("ticket.created")  # type: ignore[untyped-decorator]
-    async def on_ticket_created(envelope: dict[str, Any]) -> None:
+    async def collect(envelope: dict[str, Any]) -> None:
         received.append(envelope)
+
+    client.on("ticket.created", collect)
+    client.on("ticket.updated", collect)
 
     await client.connect(
         gateway,

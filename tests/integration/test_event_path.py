@@ -201,3 +201,44 @@ async def test_tickets_written_while_the_relay_is_down_arrive_when_it_restarts(
         await eventually(lambda: ids <= {e["ticket_id"] for e in got}, within=30)
     finally:
         await close_socket(client)
+
+
+async def test_a_ticket_change_reaches_dashboards_with_its_changes_and_stale_writes_get_412(
+    gateway: str, http: httpx.AsyncClient, demo: dict[str, Any], tls_context: ssl.SSLContext
+) -> None:
+    acme = demo["orgs"][0]
+    alice, bruno = acme["agents"]
+    client, got = await connect_socket(gateway, http, alice["token"], tls_context)
+    try:
+        created = await http.post(
+            "/api/v1/tickets/",
+            json={"subject": "Two agents, one ticket", "description": "Who answers?"},
+            headers=bearer(acme["customers"][0]),
+        )
+        number, ticket_id = created.json()["number"], created.json()["id"]
+        url = f"/api/v1/tickets/{number}/"
+        seen_by_alice = (await http.get(url, headers=bearer(alice))).headers["ETag"]
+        seen_by_bruno = (await http.get(url, headers=bearer(bruno))).headers["ETag"]
+
+        first = await http.patch(
+            url, json={"status": "open"}, headers={**bearer(bruno), "If-Match": seen_by_bruno}
+        )
+        assert first.status_code == 200
+        late = await http.patch(
+            url, json={"status": "solved"}, headers={**bearer(alice), "If-Match": seen_by_alice}
+        )
+        assert late.status_code == 412
+        assert late.json()["current"]["status"] == "open"
+
+        await eventually(
+            lambda: any(e["type"] == "ticket.updated" and e["ticket_id"] == ticket_id for e in got)
+        )
+        update = next(e for e in got if e["type"] == "ticket.updated")
+        assert update["data"]["changes"] == [{"field": "status", "old": "new", "new": "open"}]
+        assert update["actor"]["role"] == "agent"
+        assert update["data"]["version"] == 2
+        assert (
+            sum(e["type"] == "ticket.updated" for e in got) == 1
+        )  # the refused write emitted nothing
+    finally:
+        await close_socket(client)

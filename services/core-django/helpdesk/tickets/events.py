@@ -3,7 +3,15 @@
 from helpdesk.accounts.models import User
 from helpdesk.tickets.models import Ticket
 from helpdesk_kit.request_id import current_request_id
-from helpdesk_shared import Actor, TicketCreated, TicketCreatedData, uuid7
+from helpdesk_shared import (
+    Actor,
+    FieldChange,
+    TicketCreated,
+    TicketCreatedData,
+    TicketUpdated,
+    TicketUpdatedData,
+    uuid7,
+)
 
 
 def actor_of(user: User | None) -> Actor:
@@ -30,4 +38,18 @@ def ticket_created(*, ticket: Ticket, actor: User | None) -> TicketCreated:
             requester_id=ticket.requester_id,
             created_at=ticket.created_at,
         ),
+    )
+
+
+def ticket_updated(
+    *, ticket: Ticket, actor: User | None, changes: list[FieldChange]
+) -> TicketUpdated:
+    return TicketUpdated(
+        id=uuid7(),
+        occurred_at=ticket.updated_at,
+        organization_id=ticket.organization_id,
+        ticket_id=ticket.pk,
+        actor=actor_of(actor),
+        request_id=current_request_id(),
+        data=TicketUpdatedData(number=ticket.number, version=ticket.version, changes=changes),
     )

@@ -1,5 +1,7 @@
 """Writes to tickets. Each one commits its change and its event together (the outbox)."""
 
+from collections.abc import Mapping
+
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -8,8 +10,8 @@ from helpdesk.accounts.models import Organization, User
 from helpdesk.outbox.services import event_record
 from helpdesk.tickets import events
 from helpdesk.tickets.cache import ticket_lists_changed
-from helpdesk.tickets.models import Channel, Priority, Ticket
-from helpdesk_shared import Envelope
+from helpdesk.tickets.models import ALLOWED_TRANSITIONS, Channel, Priority, Ticket
+from helpdesk_shared import Envelope, FieldChange
 
 
 def _emit(event: Envelope) -> None:
@@ -58,4 +60,58 @@ def ticket_create(
             updated_at=now,
         )
         _emit(events.ticket_created(ticket=ticket, actor=actor or requester))
+    return ticket
+
+
+EDITABLE_FIELDS = ("subject", "status", "priority")
+
+
+class StaleTicketError(Exception):
+    """The caller changed a version of the ticket that is no longer the current one."""
+
+    def __init__(self, ticket: Ticket) -> None:
+        super().__init__(f"ticket {ticket.pk} is at version {ticket.version}")
+        self.ticket = ticket
+
+
+class InvalidTransitionError(ValueError):
+    def __init__(self, old: str, new: str) -> None:
+        self.allowed = sorted(ALLOWED_TRANSITIONS[old])
+        allowed = ", ".join(self.allowed) or "nothing: it is final"
+        super().__init__(f"A {old} ticket cannot become {new}; it can become {allowed}.")
+
+
+def ticket_update(
+    *,
+    ticket_id: int,
+    actor: User,
+    changes: Mapping[str, str],
+    expected_version: int | None = None,
+) -> Ticket:
+    """Change a ticket's fields and emit ``ticket.updated`` with each field's old and new value.
+
+    ``expected_version`` is the version the caller's view showed (``If-Match``): if the ticket
+    moved on since, nothing is written and ``StaleTicketError`` carries the current ticket, so
+    two agents cannot silently overwrite each other. Setting a field to its current value is
+    not a change: no new version, no event.
+    """
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+        if expected_version is not None and ticket.version != expected_version:
+            raise StaleTicketError(ticket)
+        diffs: list[FieldChange] = []
+        for field in EDITABLE_FIELDS:
+            if field not in changes or changes[field] == getattr(ticket, field):
+                continue
+            old, new = getattr(ticket, field), changes[field]
+            if field == "status" and new not in ALLOWED_TRANSITIONS[old]:
+                raise InvalidTransitionError(old, new)
+            setattr(ticket, field, new)
+            diffs.append(FieldChange(field=field, old=old, new=new))
+        if not diffs:
+            return ticket
+        ticket.version += 1
+        ticket.updated_at = timezone.now()
+        ticket.save(update_fields=[*(d.field for d in diffs), "version", "updated_at"])
+        _emit(events.ticket_updated(ticket=ticket, actor=actor, changes=diffs))
     return ticket
