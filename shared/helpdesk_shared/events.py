@@ -75,6 +75,7 @@ class FieldChange(_Strict):
 
 class TicketUpdatedData(_Strict):
     number: int = Field(ge=1)
+    requester_id: int = Field(description="who the ticket is for: realtime routes it to them")
     version: int = Field(ge=2, description="the ticket's version after this change")
     changes: list[FieldChange] = Field(min_length=1)
 

@@ -84,11 +84,16 @@ def test_ticket_updated_carries_its_changes_and_new_version() -> None:
         ticket_id=7,
         actor=Actor(kind="user", id=2, role="agent"),
         data=TicketUpdatedData(
-            number=3, version=2, changes=[FieldChange(field="status", old="new", new="open")]
+            number=3,
+            requester_id=5,
+            version=2,
+            changes=[FieldChange(field="status", old="new", new="open")],
         ),
     )
     parsed = parse_event(event.model_dump_json())
     assert isinstance(parsed, TicketUpdated)
     assert parsed.data.changes[0].new == "open"
     with pytest.raises(ValidationError):
-        TicketUpdatedData.model_validate({"number": 3, "version": 2, "changes": []})
+        TicketUpdatedData.model_validate(
+            {"number": 3, "requester_id": 5, "version": 2, "changes": []}
+        )

@@ -83,8 +83,8 @@ def create_app(settings: Settings | None = None) -> RequestContextMiddleware:
     )
     ConnectionHandlers(sio, settings.realtime_token_secret.get_secret_value()).register()
 
-    async def emit(event: str, data: dict[str, Any], room: str) -> None:
-        await sio.emit(event, data, room=room)
+    async def emit(event: str, data: dict[str, Any], rooms: list[str]) -> None:
+        await sio.emit(event, data, to=rooms)
 
     reader = StreamReader(redis, settings.events_stream, emit)
 

@@ -3,8 +3,9 @@
 A connection is accepted only with a valid token from core in the auth payload
 (``{"token": "<jwt>"}``); otherwise it is refused with ``{"code": ..., "message": ...}`` as
 the refusal's data, so the client can tell an expired token (fetch a new one) from an invalid
-one. An accepted connection joins ``org:<org>`` (every event of its organization) and
-``user:<user_id>`` (for events addressed to one user).
+one. An accepted connection joins ``user:<user_id>`` and, unless it is a customer's,
+``org:<org>``. Each event goes to its organization's room and to the room of the customer the
+ticket is for (``rooms_for``): staff see the organization's tickets, customers only their own.
 """
 
 from typing import Any
@@ -14,7 +15,7 @@ import structlog
 
 from app import metrics
 from app.auth import TokenError, TokenMissing, verify_token
-from helpdesk_shared import RealtimeClaims
+from helpdesk_shared import Envelope, RealtimeClaims
 
 log = structlog.get_logger("realtime.sockets")
 
@@ -55,7 +56,9 @@ class ConnectionHandlers:
                 exc.message, {"code": exc.code, "message": exc.message}
             ) from None
         await self._sio.save_session(sid, {"claims": claims})
-        await self._sio.enter_room(sid, org_room(claims.org))
+        # Customers see their own tickets only: they never join the organization's room.
+        if claims.role != "customer":
+            await self._sio.enter_room(sid, org_room(claims.org))
         await self._sio.enter_room(sid, user_room(claims.user_id))
         self._connected[sid] = claims
         metrics.CONNECTED_CLIENTS.inc()
@@ -80,3 +83,16 @@ class ConnectionHandlers:
             organization_id=claims.org,
             reason=str(reason) if reason is not None else None,
         )
+
+
+def rooms_for(envelope: Envelope) -> list[str]:
+    """Who receives an event: its organization's staff (admins, agents, bots), and the customer
+    the ticket is for. python-socketio sends once to a connection that is in both rooms."""
+    rooms = [org_room(envelope.organization_id)]
+    data = envelope.data
+    requester = (
+        data.get("requester_id") if isinstance(data, dict) else getattr(data, "requester_id", None)
+    )
+    if isinstance(requester, int):
+        rooms.append(user_room(requester))
+    return rooms

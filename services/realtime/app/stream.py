@@ -24,11 +24,12 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app import metrics
+from app.sockets import rooms_for
 from helpdesk_shared import parse_event
 from helpdesk_shared.streams import STREAM_FIELD_EVENT
 
-# Emit ``data`` (the envelope as a JSON object) as event ``event`` to Socket.IO room ``room``.
-Emit = Callable[[str, dict[str, Any], str], Awaitable[None]]
+# Emit ``data`` (the envelope as a JSON object) as event ``event`` to these Socket.IO rooms.
+Emit = Callable[[str, dict[str, Any], list[str]], Awaitable[None]]
 
 BLOCK_MS: Final = 5_000
 COUNT: Final = 300
@@ -187,11 +188,7 @@ class StreamReader:
             )
             return
         try:
-            await self._emit(
-                envelope.type,
-                envelope.model_dump(mode="json"),
-                f"org:{envelope.organization_id}",
-            )
+            await self._emit(envelope.type, envelope.model_dump(mode="json"), rooms_for(envelope))
         except Exception:
             log.exception("stream_entry_emit_failed", entry_id=entry_id, event_id=str(envelope.id))
             return

@@ -68,7 +68,7 @@ def make_token(secret: str = SECRET, algorithm: str = "HS256", **overrides: Any)
 
 
 def ticket_created(
-    organization_id: int, ticket_id: int, subject: str = "Printer on fire"
+    organization_id: int, ticket_id: int, subject: str = "Printer on fire", requester_id: int = 99
 ) -> TicketCreated:
     now = datetime.now(UTC)
     return TicketCreated(
@@ -85,7 +85,7 @@ def ticket_created(
             status="new",
             priority="high",
             channel="web",
-            requester_id=99,
+            requester_id=requester_id,
             created_at=now - timedelta(milliseconds=5),
         ),
     )

@@ -70,3 +70,24 @@ async def test_reader_starts_at_the_end_of_the_stream(
         await publish(redis, stream, ticket_created(organization_id=1, ticket_id=2))
         _, data = await org1.next_event()
         assert data["ticket_id"] == 2
+
+
+async def test_a_customer_receives_their_own_tickets_events_only(
+    app_url: str, redis: Redis, stream: str
+) -> None:
+    async with (
+        listening(app_url, make_token(sub="99", org=1, role="customer")) as carla,
+        listening(app_url, make_token(sub="55", org=1, role="customer")) as david,
+        listening(app_url, make_token(sub="7", org=1, role="agent")) as agent,
+    ):
+        carlas = ticket_created(organization_id=1, ticket_id=301, requester_id=99)
+        await publish(redis, stream, carlas)
+        assert (await carla.next_event())[1]["ticket_id"] == 301
+        assert (await agent.next_event())[1]["ticket_id"] == 301
+        # Stream order again: David's own later ticket is the first thing he receives.
+        davids = ticket_created(organization_id=1, ticket_id=302, requester_id=55)
+        await publish(redis, stream, davids)
+        assert (await david.next_event())[1]["ticket_id"] == 302
+        assert (await agent.next_event())[1]["ticket_id"] == 302
+        assert david.events.empty()
+        assert carla.events.empty()

@@ -18,10 +18,10 @@ async def wait_alive(reader: StreamReader) -> None:
 
 
 async def test_reader_emits_to_the_org_room_and_stops_cleanly(redis: Redis, stream: str) -> None:
-    emitted: asyncio.Queue[tuple[str, dict[str, Any], str]] = asyncio.Queue()
+    emitted: asyncio.Queue[tuple[str, dict[str, Any], list[str]]] = asyncio.Queue()
 
-    async def emit(event: str, data: dict[str, Any], room: str) -> None:
-        await emitted.put((event, data, room))
+    async def emit(event: str, data: dict[str, Any], rooms: list[str]) -> None:
+        await emitted.put((event, data, rooms))
 
     # RESP3 replies have another shape than RESP2 ones; the reader takes both.
     resp3 = Redis.from_url(REDIS_URL, decode_responses=True, protocol=3)
@@ -30,8 +30,8 @@ async def test_reader_emits_to_the_org_room_and_stops_cleanly(redis: Redis, stre
         reader.start()
         await wait_alive(reader)
         entry_id = await publish(redis, stream, ticket_created(organization_id=4, ticket_id=44))
-        event, data, room = await asyncio.wait_for(emitted.get(), WAIT_S)
-        assert (event, room, data["ticket_id"]) == ("ticket.created", "org:4", 44)
+        event, data, rooms = await asyncio.wait_for(emitted.get(), WAIT_S)
+        assert (event, rooms, data["ticket_id"]) == ("ticket.created", ["org:4", "user:99"], 44)
         assert reader.last_id == entry_id
     finally:
         await reader.stop()
@@ -45,10 +45,10 @@ async def test_stop_is_prompt_right_after_a_batch(redis: Redis, stream: str) -> 
     Stopping right after an emission is when the reader is sending its next XREAD, the moment
     the cancellation could be swallowed; the reader must still end well within its block time.
     """
-    emitted: asyncio.Queue[str] = asyncio.Queue()
+    emitted: asyncio.Queue[list[str]] = asyncio.Queue()
 
-    async def emit(event: str, data: dict[str, Any], room: str) -> None:
-        await emitted.put(room)
+    async def emit(event: str, data: dict[str, Any], rooms: list[str]) -> None:
+        await emitted.put(rooms)
 
     for _ in range(25):
         client = Redis.from_url(REDIS_URL, decode_responses=True)

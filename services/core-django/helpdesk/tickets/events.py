@@ -51,5 +51,10 @@ def ticket_updated(
         ticket_id=ticket.pk,
         actor=actor_of(actor),
         request_id=current_request_id(),
-        data=TicketUpdatedData(number=ticket.number, version=ticket.version, changes=changes),
+        data=TicketUpdatedData(
+            number=ticket.number,
+            requester_id=ticket.requester_id,
+            version=ticket.version,
+            changes=changes,
+        ),
     )
