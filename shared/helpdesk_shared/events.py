@@ -90,7 +90,6 @@ EVENT_TYPES: dict[str, type[Envelope]] = {
     "ticket.created": TicketCreated,
     "ticket.updated": TicketUpdated,
 }
-Event = TicketCreated | TicketUpdated
 
 
 def parse_event(raw: str | bytes) -> Envelope:
@@ -109,7 +108,6 @@ __all__ = [
     "SCHEMA_VERSION",
     "Actor",
     "Envelope",
-    "Event",
     "FieldChange",
     "Priority",
     "Status",

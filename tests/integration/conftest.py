@@ -10,7 +10,6 @@ import secrets
 import ssl
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -121,10 +120,6 @@ def socket_client(tls_context: ssl.SSLContext) -> socketio.AsyncClient:
 async def close_socket(client: socketio.AsyncClient) -> None:
     await client.disconnect()
     await client.eio.http.close()
-
-
-def log_path(stack: Stack, name: str) -> Path:
-    return stack.log_path(name)
 
 
 async def connect_socket(

@@ -1,7 +1,3 @@
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +9,7 @@ from django.conf import settings
 
 from helpdesk.accounts.models import Organization, Role, User
 from tests.factories import make_org, make_user
+from tools.stack import RedisServer, free_port, redis_server_binary
 
 
 @pytest.fixture(autouse=True)
@@ -56,64 +53,11 @@ def stream(redis_client: redis.Redis) -> Iterator[str]:
     redis_client.delete(name)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class PrivateRedis:
-    """A real redis-server of the test's own, so the test can stop and start it."""
-
-    def __init__(self, workdir: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("redis-server is not installed")
-        self.binary = binary
-        self.port = _free_port()
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-
 @pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server of the test's own (not started), so a test can stop and start it."""
+    if redis_server_binary() is None:
+        pytest.skip("no redis-server binary")
+    server = RedisServer(port=free_port(), workdir=tmp_path)
     yield server
     server.stop()

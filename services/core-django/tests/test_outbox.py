@@ -16,8 +16,8 @@ from helpdesk.tickets import events
 from helpdesk.tickets.models import Ticket
 from helpdesk.tickets.services import ticket_create
 from helpdesk_shared import TicketCreated, parse_event
-from tests.conftest import PrivateRedis
 from tests.factories import make_org, make_user
+from tools.stack import RedisServer
 
 
 def _stream_events(client: redis.Redis, stream: str) -> list[Any]:
@@ -74,7 +74,7 @@ def test_relay_publishes_in_order_and_marks_published(
 
 @pytest.mark.django_db(transaction=True)
 def test_relay_keeps_events_while_redis_is_away_and_resumes(
-    customer: User, private_redis: PrivateRedis
+    customer: User, private_redis: RedisServer
 ) -> None:
     client = redis.Redis.from_url(private_redis.url, socket_connect_timeout=0.5)
     relay = Relay(client=client, stream="events")

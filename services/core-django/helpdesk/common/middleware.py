@@ -14,6 +14,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import Histogram
 
+from helpdesk.common import health
 from helpdesk_kit import metrics
 from helpdesk_kit.request_id import HEADER, accept_or_new, bind_request_id
 
@@ -117,8 +118,6 @@ class HealthCheckMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        from helpdesk.common import health
-
         if request.method == "GET":
             if request.path == "/health/live":
                 return health.live(request)
