@@ -14,6 +14,8 @@ SCHEMA_VERSION: Literal[1] = 1
 
 Priority = Literal["low", "normal", "high", "urgent"]
 Status = Literal["new", "open", "pending", "on_hold", "solved", "closed"]
+Audience = Literal["all", "staff"]
+SlaMetric = Literal["first_response", "resolution"]
 
 
 class _Strict(BaseModel):
@@ -39,6 +41,14 @@ class Envelope(_Strict):
     ticket_id: int | None = None
     actor: Actor
     request_id: str | None = Field(default=None, max_length=200)
+    # Routing, so that a consumer can route without knowing every payload: who may receive the
+    # event ("staff": agents and admins only, never a customer) and which rooms it concerns.
+    audience: Audience = "all"
+    queue_id: int | None = None
+    requester_id: int | None = None
+    company_id: int | None = Field(
+        default=None, description="the requester's company, when it shares tickets among its people"
+    )
     data: dict[str, Any]
 
     @property
@@ -58,6 +68,10 @@ class TicketCreatedData(_Strict):
     channel: Literal["web", "api"]
     requester_id: int
     created_at: AwareDatetime
+    queue_id: int | None = None
+    assignee_id: int | None = None
+    category: str = ""
+    tags: list[str] = Field(default_factory=list)
 
 
 class TicketCreated(Envelope):
@@ -85,10 +99,75 @@ class TicketUpdated(Envelope):
     data: TicketUpdatedData  # type: ignore[assignment]
 
 
+class AttachmentRef(_Strict):
+    id: int
+    name: str
+    size: int = Field(ge=0)
+    content_type: str
+
+
+class CommentCreatedData(_Strict):
+    """A reply (public) or an internal note (``public`` false; the envelope's audience "staff")."""
+
+    comment_id: int
+    number: int = Field(ge=1)
+    author_id: int | None
+    public: bool
+    body: str
+    attachments: list[AttachmentRef] = Field(default_factory=list)
+    created_at: AwareDatetime
+    # True when the author is the requester (or a colleague of theirs): the AI re-triages these.
+    from_customer: bool = False
+
+
+class CommentCreated(Envelope):
+    type: Literal["comment.created"] = "comment.created"
+    data: CommentCreatedData  # type: ignore[assignment]
+
+
+class TicketMergedData(_Strict):
+    """The envelope's ticket was merged into another and closed; its comments moved there."""
+
+    number: int = Field(ge=1)
+    into_ticket_id: int
+    into_number: int = Field(ge=1)
+
+
+class TicketMerged(Envelope):
+    type: Literal["ticket.merged"] = "ticket.merged"
+    data: TicketMergedData  # type: ignore[assignment]
+
+
+class SlaData(_Strict):
+    number: int = Field(ge=1)
+    metric: SlaMetric
+    due_at: AwareDatetime
+    target_minutes: int = Field(ge=1, description="the target, in business minutes")
+    elapsed_share: float = Field(ge=0, description="business time used, as a share of the target")
+
+
+class SlaWarning(Envelope):
+    """A ticket has used the warning share of an SLA target (audience: staff)."""
+
+    type: Literal["sla.warning"] = "sla.warning"
+    data: SlaData  # type: ignore[assignment]
+
+
+class SlaBreached(Envelope):
+    """A ticket has passed an SLA target (audience: staff)."""
+
+    type: Literal["sla.breached"] = "sla.breached"
+    data: SlaData  # type: ignore[assignment]
+
+
 # Every typed event, by its ``type``. A new event is a new subclass of Envelope added here.
 EVENT_TYPES: dict[str, type[Envelope]] = {
     "ticket.created": TicketCreated,
     "ticket.updated": TicketUpdated,
+    "comment.created": CommentCreated,
+    "ticket.merged": TicketMerged,
+    "sla.warning": SlaWarning,
+    "sla.breached": SlaBreached,
 }
 
 
@@ -107,12 +186,22 @@ __all__ = [
     "EVENT_TYPES",
     "SCHEMA_VERSION",
     "Actor",
+    "AttachmentRef",
+    "Audience",
+    "CommentCreated",
+    "CommentCreatedData",
     "Envelope",
     "FieldChange",
     "Priority",
+    "SlaBreached",
+    "SlaData",
+    "SlaMetric",
+    "SlaWarning",
     "Status",
     "TicketCreated",
     "TicketCreatedData",
+    "TicketMerged",
+    "TicketMergedData",
     "TicketUpdated",
     "TicketUpdatedData",
     "ValidationError",
