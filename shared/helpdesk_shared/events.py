@@ -23,9 +23,10 @@ class _Strict(BaseModel):
 
 
 class Actor(_Strict):
-    """Who caused the event: a user (agent, customer, admin or bot) or the system itself."""
+    """Who caused the event: a user (agent, customer, admin or bot), the AI's triage (applied
+    through core with the service credential), or the system itself (SLA clock, merges)."""
 
-    kind: Literal["user", "system"]
+    kind: Literal["user", "ai", "system"]
     id: int | None = None
     role: Literal["admin", "agent", "customer", "bot"] | None = None
 

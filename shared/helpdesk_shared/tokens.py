@@ -25,6 +25,9 @@ class RealtimeClaims(BaseModel):
     role: Literal["admin", "agent", "customer", "bot"]
     iat: int
     exp: int
+    # A customer's company, when that company shares tickets among its people: the connection
+    # may then join the company's room (its colleagues' tickets). None for everyone else.
+    company: int | None = None
 
     @property
     def user_id(self) -> int:

@@ -50,9 +50,12 @@ INSTALLED_APPS = [
     "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "helpdesk.common",
     "helpdesk.accounts",
     "helpdesk.tickets",
     "helpdesk.outbox",
+    "helpdesk.sla",
+    "helpdesk.webhooks",
 ]
 
 # Django's full default stack costs ~17 % of a trivial view's throughput here (ceilings.md);
@@ -60,6 +63,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "helpdesk.common.middleware.RequestContextMiddleware",
     "helpdesk.common.middleware.HealthCheckMiddleware",
+    "helpdesk.common.ratelimit.RateLimitMiddleware",
     "helpdesk.common.middleware.PrivateApiCacheMiddleware",
     "helpdesk.common.middleware.DatabaseTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -69,6 +73,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "helpdesk.common.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -151,6 +156,20 @@ REALTIME_TOKEN_SECRET = env_str("REALTIME_TOKEN_SECRET")
 if len(REALTIME_TOKEN_SECRET) < 32:
     raise ImproperlyConfigured("REALTIME_TOKEN_SECRET must be at least 32 characters.")
 
+# --- Service credential ------------------------------------------------------------------------
+# The AI and realtime services call core's internal endpoints (/api/v1/internal/...) with this
+# shared secret; empty disables those endpoints.
+HELPDESK_SERVICE_TOKEN = env_str("HELPDESK_SERVICE_TOKEN", "")
+if HELPDESK_SERVICE_TOKEN and len(HELPDESK_SERVICE_TOKEN) < 32:
+    raise ImproperlyConfigured("HELPDESK_SERVICE_TOKEN must be at least 32 characters.")
+
+# --- Rate limits (seed C14, C15: in the app too, not only in nginx) ----------------------------
+# Per API token or signed-in user, and per client address; "N/second|minute|hour".
+API_RATE_LIMIT = env_str("API_RATE_LIMIT", "1200/minute")
+API_IP_RATE_LIMIT = env_str("API_IP_RATE_LIMIT", "2400/minute")
+LOGIN_RATE_LIMIT = env_str("LOGIN_RATE_LIMIT", "5/minute")
+RATE_LIMITS_ENABLED = env_bool("RATE_LIMITS_ENABLED", True)
+
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -179,6 +198,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "TicketStatusEnum": "helpdesk.tickets.models.Status",
+        "DeliveryStatusEnum": "helpdesk.webhooks.models.DeliveryStatus",
+        "SlaStateEnum": "helpdesk.sla.selectors.SLA_STATES",
+    },
 }
 # Cross-origin browsers: only the origins listed (seed C04); none by default.
 CORS_ALLOWED_ORIGINS = env_list("DJANGO_CORS_ALLOWED_ORIGINS", [])
@@ -232,10 +256,47 @@ STATIC_URL = env_str("DJANGO_STATIC_URL", "/static/")
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 MEDIA_ROOT = Path(env_str("DJANGO_MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "/media/"
+# Attachments: local files by default; an S3 bucket in production (django-storages, with the
+# task's IAM role: no keys in the environment). Never public: downloads go through the API.
+MEDIA_S3_BUCKET = env_str("DJANGO_MEDIA_S3_BUCKET", "")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": (
+        {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": MEDIA_S3_BUCKET,
+                "default_acl": "private",
+                "querystring_auth": True,
+                "file_overwrite": False,
+                "location": "media",
+            },
+        }
+        if MEDIA_S3_BUCKET
+        else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    ),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
 }
+ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+ATTACHMENT_MAX_COUNT = 10
+ATTACHMENT_TYPES = frozenset(
+    {
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "text/plain",
+        "text/csv",
+        "application/zip",
+        "application/json",
+        "message/rfc822",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }
+)
+# Uploads larger than this go to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = ATTACHMENT_MAX_BYTES * ATTACHMENT_MAX_COUNT
 
 # --- Logging, errors, metrics (seed C20-C23) -------------------------------------------------
 LOGGING_CONFIG = None  # helpdesk_kit configures logging once, for Django and gunicorn alike.

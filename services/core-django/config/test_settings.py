@@ -5,6 +5,9 @@ import os
 os.environ.setdefault("ENVIRONMENT", "local")
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-" + "k3y-" * 12)
 os.environ.setdefault("REALTIME_TOKEN_SECRET", "tests-only-realtime-secret-0123456789")
+# A Redis database of the core's tests' own: keys other services' tests (or a running stack)
+# leave in database 0 (presence, tokens) must not leak into these tests, nor ours into theirs.
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")
 
 from config.settings import *  # noqa: F403
 

@@ -61,3 +61,18 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(port=free_port(), workdir=tmp_path)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_published_tokens() -> Iterator[None]:
+    """Tokens created by tests publish records to the tests' Redis database; drop them after."""
+    yield
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match="helpdesk:api-token:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    except redis.RedisError:
+        pass
+    finally:
+        client.close()

@@ -8,7 +8,8 @@ from knox.models import AuthToken
 
 from helpdesk.accounts.models import Organization, User
 from helpdesk.outbox.models import OutboxEvent
-from helpdesk.tickets.models import Ticket
+from helpdesk.sla.models import SlaPolicy
+from helpdesk.tickets.models import Comment, Macro, Queue, Ticket
 
 
 @pytest.mark.django_db(transaction=True)
@@ -16,15 +17,28 @@ def test_seed_demo_is_idempotent_and_keeps_working_credentials(tmp_path: Path) -
     output = tmp_path / "demo.json"
     call_command("seed_demo", output=output)
     first = json.loads(output.read_text())
-    counts = (Organization.objects.count(), User.objects.count(), Ticket.objects.count())
+    def counts() -> tuple[int, ...]:
+        return (
+            Organization.objects.count(),
+            User.objects.count(),
+            Ticket.objects.count(),
+            Comment.objects.count(),
+            OutboxEvent.objects.count(),
+        )
 
+    before = counts()
     call_command("seed_demo", output=output)
     second = json.loads(output.read_text())
-    assert (Organization.objects.count(), User.objects.count(), Ticket.objects.count()) == counts
+    assert counts() == before
     assert second == first  # passwords and tokens still work, so they are kept
 
     assert [org["slug"] for org in first["orgs"]] == ["acme", "globex"]
-    assert OutboxEvent.objects.count() == Ticket.objects.count() == 4
+    # A lived-in helpdesk: queues, SLA policies, conversations with notes, a merged duplicate.
+    assert Ticket.objects.count() == 6
+    assert Ticket.objects.filter(merged_into__isnull=False).count() == 2
+    assert Comment.objects.filter(public=False).exists()
+    assert Queue.objects.count() == 6 and Macro.objects.count() == 4
+    assert SlaPolicy.objects.count() == 8
     for org in first["orgs"]:
         for user in [org["admin"], *org["agents"], *org["customers"]]:
             found, _ = TokenAuthentication().authenticate_credentials(user["token"].encode())

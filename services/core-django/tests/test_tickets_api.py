@@ -164,16 +164,13 @@ def test_unknown_api_path_is_a_json_404() -> None:
 def test_list_rows_have_exactly_the_shape_of_the_ticket_serializer(
     org: Organization, agent: User
 ) -> None:
-    import json
+    from helpdesk.tickets.serializers import TicketRowSerializer
 
-    from helpdesk.tickets.serializers import TicketPublicSerializer
-
-    client_for(agent).post(URL, {"subject": "s", "description": "d"}, format="json")
+    created = client_for(agent).post(URL, {"subject": "s", "description": "d"}, format="json")
     listed = client_for(agent).get(URL).json()["results"]
-    expected = json.loads(
-        json.dumps(TicketPublicSerializer(Ticket.objects.get()).data, default=str)
-    )
-    assert listed == [expected]
+    assert set(listed[0]) == set(TicketRowSerializer().fields)
+    for field in ("id", "number", "subject", "status", "priority", "version"):
+        assert listed[0][field] == created.json()[field]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -15,10 +15,13 @@ from django.db import transaction
 from knox.auth import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from helpdesk.accounts.models import Organization, Role, User
+from helpdesk.accounts.models import Company, Organization, Role, User
 from helpdesk.accounts.services import api_token_create
-from helpdesk.tickets.models import Priority, Ticket
-from helpdesk.tickets.services import ticket_create
+from helpdesk.sla.demo import sla_demo_setup
+from helpdesk.tickets.models import AssignmentStrategy, Macro, Priority, Queue, Ticket
+from helpdesk.tickets.services import comment_create, ticket_create, ticket_merge
+from helpdesk.webhooks.demo import webhooks_demo_setup
+from helpdesk_shared.tokens import ALL_SCOPES
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ def _still_valid(users: list[User], before: dict[str, dict[str, Any]]) -> set[st
         return {u.email for u, ok in zip(users, pool.map(works, users), strict=True) if ok}
 
 
-def _token(user: User, token: object) -> str:
+def _token(user: User, token: object, scopes: tuple[str, ...] = ()) -> str:
     """The previous API token if it still authenticates ``user``, else a new one."""
     try:
         if not isinstance(token, str):
@@ -82,7 +85,7 @@ def _token(user: User, token: object) -> str:
         if found_user.pk != user.pk:
             raise AuthenticationFailed("token of another user")
     except AuthenticationFailed:
-        return api_token_create(user=user)
+        return api_token_create(user=user, name="demo", scopes=scopes)
     return token
 
 
@@ -135,7 +138,7 @@ def seed_demo(previous: dict[str, Any] | None = None) -> list[dict[str, Any]]:
             ]
             bot = _user(org, f"bot@{domain}", f"{spec.name} Bot", Role.BOT)
             # The bot has no password: it signs in with its key only.
-            bot_key = _token(bot, before_bots.get(spec.slug))
+            bot_key = _token(bot, before_bots.get(spec.slug), scopes=ALL_SCOPES)
             valid = _still_valid([admin, *agents, *customers], before)
 
             def creds(user: User, valid: set[str] = valid) -> dict[str, str]:
@@ -150,14 +153,85 @@ def seed_demo(previous: dict[str, Any] | None = None) -> list[dict[str, Any]]:
                 "bot_api_key": bot_key,
             }
         if not Ticket.objects.filter(organization=org).exists():
-            for customer, (subject, description, priority) in zip(
-                customers, spec.tickets, strict=True
-            ):
-                ticket_create(
-                    requester=customer,
-                    subject=subject,
-                    description=description,
-                    priority=Priority(priority),
-                )
+            _lived_in(org, admin=admin, agents=agents, customers=customers, spec=spec)
         result.append(entry)
     return result
+
+
+def _lived_in(
+    org: Organization, *, admin: User, agents: list[User], customers: list[User], spec: DemoOrg
+) -> None:
+    """What makes the demo look used: SLA policies on business hours, queues that assign and
+    that the AI routes into, macros, a company sharing its tickets, conversations with replies
+    and internal notes, tags, a merged duplicate and a webhook endpoint (disabled)."""
+    sla_demo_setup(org)
+    webhooks_demo_setup(org)
+    billing = Queue.objects.create(
+        organization=org,
+        name="Billing",
+        assignment=AssignmentStrategy.ROUND_ROBIN,
+        categories=["billing", "refund_return"],
+    )
+    technical = Queue.objects.create(
+        organization=org,
+        name="Technical",
+        assignment=AssignmentStrategy.LEAST_OPEN,
+        categories=["technical_issue", "bug_report", "account_access"],
+    )
+    Queue.objects.create(
+        organization=org, name="Orders", categories=["shipping_delivery", "general_inquiry"]
+    )
+    billing.members.set(agents)
+    technical.members.set(agents[1:] or agents)
+    Macro.objects.create(
+        organization=org,
+        name="Ask for the order number",
+        body="Hi {{requester.first_name}}, could you send us your order number so we can look "
+        "into ticket #{{ticket.number}}? Thanks, {{agent.name}}",
+        actions={"status": "pending"},
+    )
+    Macro.objects.create(
+        organization=org,
+        name="Solved, thanks",
+        body="Glad we could help, {{requester.first_name}}! Reply here if anything comes up.",
+        actions={"status": "solved"},
+    )
+    company = Company.objects.create(
+        organization=org, name=f"{spec.name} Partners", shares_tickets=True
+    )
+    for customer in customers:
+        customer.company = company
+        customer.save(update_fields=["company"])
+    for index, (customer, (subject, description, priority)) in enumerate(
+        zip(customers, spec.tickets, strict=True)
+    ):
+        queue = billing if index % 2 else technical
+        ticket = ticket_create(
+            requester=customer,
+            subject=subject,
+            description=description,
+            priority=Priority(priority),
+            queue=queue,
+            tags=["demo", "vip" if index == 0 else "web"],
+        )
+        agent = ticket.assignee or agents[0]
+        comment_create(
+            ticket_id=ticket.pk,
+            author=agent,
+            body=f"Hi {customer.full_name.split()[0]}, thanks for writing in - looking at it now.",
+        )
+        comment_create(
+            ticket_id=ticket.pk,
+            author=agent,
+            body="Checked the account history; nothing unusual yet.",
+            public=False,
+        )
+        comment_create(ticket_id=ticket.pk, author=customer, body="Thanks, waiting for news.")
+    duplicate = ticket_create(
+        requester=customers[0],
+        subject=f"Re: {spec.tickets[0][0]}",
+        description="Sending this again in case the first one got lost.",
+    )
+    first = Ticket.objects.filter(organization=org).order_by("number").first()
+    if first is not None:
+        ticket_merge(source=duplicate, target=first, actor=admin)

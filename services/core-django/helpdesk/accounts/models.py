@@ -14,10 +14,38 @@ class Organization(models.Model):
     name = models.CharField(max_length=200)
     # The last ticket number handed out; see helpdesk.tickets.services.ticket_create.
     last_ticket_number = models.PositiveIntegerField(default=0)
+    # The AI's triage is applied to a ticket's fields (category, priority, queue) only when it is
+    # at least this sure; below it, the verdict is kept as a suggestion for an agent.
+    triage_auto_apply_threshold = models.FloatField(default=0.85)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
         return self.name
+
+
+class Company(models.Model):
+    """A customer's company inside an organization. When it shares tickets, its people see
+    each other's tickets (and their public replies), never anything internal."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="companies"
+    )
+    name = models.CharField(max_length=200)
+    shares_tickets = models.BooleanField(default=False)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["organization", "name"], name="company_name_per_org")
+        ]
+        verbose_name_plural = "companies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Availability(models.TextChoices):
+    AVAILABLE = "available", "Available"
+    AWAY = "away", "Away"
 
 
 class Role(models.TextChoices):
@@ -50,6 +78,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         Organization, on_delete=models.PROTECT, related_name="users", null=True, blank=True
     )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.CUSTOMER)
+    company = models.ForeignKey(
+        Company, on_delete=models.SET_NULL, null=True, blank=True, related_name="people"
+    )
+    # Agents marked away are skipped by automatic assignment.
+    availability = models.CharField(
+        max_length=16, choices=Availability.choices, default=Availability.AVAILABLE
+    )
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="May sign in to the Django admin.")
     date_joined = models.DateTimeField(default=timezone.now)
@@ -67,6 +102,26 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.email
 
     @property
+    def shared_company_id(self) -> int | None:
+        """The company whose tickets this customer may see, if it shares them."""
+        company = self.company
+        return company.pk if company is not None and company.shares_tickets else None
+
+    @property
     def is_staff_member(self) -> bool:
         """Agents and admins work tickets; customers and bots do not see internal work."""
         return self.role in {Role.ADMIN, Role.AGENT}
+
+
+class ApiTokenInfo(models.Model):
+    """What knox's token lacks: a name, scopes, and when it was last used (kept to the minute)."""
+
+    token = models.OneToOneField(
+        "knox.AuthToken", on_delete=models.CASCADE, primary_key=True, related_name="info"
+    )
+    name = models.CharField(max_length=100, blank=True)
+    scopes = models.JSONField(default=list)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name or str(self.token_id)

@@ -1,23 +1,34 @@
-"""Serializer behaviour every write endpoint shares."""
+"""Serializer behaviour every write endpoint shares: unknown fields are refused.
 
-from collections.abc import Mapping
-from typing import Any
+A client that misspells ``priority`` as ``priorty`` learns it at once rather than wondering why
+its ticket is ``normal``.
+"""
 
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+from django.db.models import Model
 from rest_framework import serializers
+
+_M = TypeVar("_M", bound=Model)
+
+
+def reject_unknown_fields(data: Any, known: Iterable[str]) -> None:
+    if isinstance(data, Mapping):
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise serializers.ValidationError(
+                {name: ["This field is not allowed."] for name in unknown}
+            )
 
 
 class StrictSerializer(serializers.Serializer[Any]):
-    """Refuses fields it does not know, instead of silently dropping them.
-
-    A client that misspells ``priority`` as ``priorty`` learns it at once rather than wondering
-    why its ticket is ``normal``.
-    """
-
     def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: ["This field is not allowed."] for name in unknown}
-                )
+        reject_unknown_fields(data, self.fields)
+        return super().to_internal_value(data)
+
+
+class StrictModelSerializer(serializers.ModelSerializer[_M]):
+    def to_internal_value(self, data: Any) -> Any:
+        reject_unknown_fields(data, self.fields)
         return super().to_internal_value(data)

@@ -8,7 +8,7 @@ Redis the API simply reads the database.
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, cast
 
 import redis
 import structlog
@@ -39,7 +39,7 @@ def _version_key(organization_id: int) -> str:
 def list_page_key(*, user: User, query: str) -> str | None:
     """The key of this user's view of this page, at the current version; None without Redis."""
     try:
-        version = get_redis().get(_version_key(user.organization_id or 0))
+        version = cast(bytes | None, get_redis().get(_version_key(user.organization_id or 0)))
     except redis.RedisError:
         return None
     scope = f"requester-{user.pk}" if user.role == Role.CUSTOMER else "all"
@@ -50,7 +50,7 @@ def list_page_key(*, user: User, query: str) -> str | None:
 
 def list_page_get(key: str) -> dict[str, Any] | None:
     try:
-        raw = get_redis().get(key)
+        raw = cast(bytes | None, get_redis().get(key))
     except redis.RedisError:
         raw = None
     LOOKUPS.labels("ticket_list", "hit" if raw else "miss").inc()

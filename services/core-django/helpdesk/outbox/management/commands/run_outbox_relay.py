@@ -6,11 +6,13 @@ from types import FrameType
 from typing import Any
 
 import psycopg
+import redis
 import structlog
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import connection
+from django.db import DatabaseError, connection
 
+from helpdesk.accounts.services import api_tokens_sync
 from helpdesk.common.redis import get_redis
 from helpdesk.outbox.relay import Relay, run_forever
 from helpdesk_shared import OUTBOX_NOTIFY_CHANNEL
@@ -49,6 +51,17 @@ class _PostgresWaker:
             time.sleep(timeout)
 
 
+def _sync_api_tokens() -> None:
+    """Republish API-token records for the other services (a Redis that lost its data, or
+    missed a revocation, is made whole). Best effort: publishing on each change goes on."""
+    try:
+        count = api_tokens_sync()
+    except (redis.RedisError, DatabaseError) as exc:
+        log.warning("tokens.sync_failed", error=str(exc))
+        return
+    log.info("tokens.synced", tokens=count)
+
+
 class Command(BaseCommand):
     help = "Publish committed outbox events to the Redis stream, in order, until stopped."
 
@@ -83,6 +96,7 @@ class Command(BaseCommand):
             batch_size=options["batch_size"],
         )
         log.info("outbox.relay_started", stream=relay.stream, database=connection.vendor)
+        _sync_api_tokens()
         run_forever(
             relay,
             wait_for_work=_PostgresWaker() if postgres else time.sleep,
