@@ -7,10 +7,16 @@ as for the other services.
 """
 
 import re
+import tempfile
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, RedisDsn, field_validator
+from limits import parse_many
+from pydantic import AnyHttpUrl, Field, RedisDsn, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.ml.language import DEFAULT_LANGUAGES
+from helpdesk_shared import EVENTS_STREAM
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -36,6 +42,35 @@ class Settings(BaseSettings):
     # Origins allowed to call the API from a browser; empty means no CORS headers at all.
     AI_CORS_ORIGINS: Annotated[list[str], NoDecode] = []
 
+    # The credential core and this service share (helpdesk_shared.access); empty: none accepted
+    # by the API, and the triage consumer cannot post verdicts.
+    HELPDESK_SERVICE_TOKEN: SecretStr = SecretStr("")
+    # Where core answers (the triage consumer posts verdicts to CORE_URL + TRIAGE_PATH).
+    CORE_URL: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
+
+    # Model artifacts and training sets (the local artifact store). Several replicas must share it.
+    AI_MODEL_DIR: Path = Path(tempfile.gettempdir()) / "helpdesk-ai" / "models"
+    # Prefix of every Redis key this service owns (models, activations, the training queue).
+    AI_KEY_PREFIX: str = Field(default="helpdesk:ai:", min_length=1)
+    # Below this calibrated confidence a prediction says "unsure": true.
+    AI_CONFIDENCE_THRESHOLD: float = Field(default=0.5, ge=0.0, le=1.0)
+    AI_LANGUAGES: Annotated[list[str], NoDecode] = DEFAULT_LANGUAGES.split(",")
+    # Per API token (limits' notation: "100/second", "6000/minute;200/second").
+    AI_RATE_LIMIT: str = "100/second"
+    AI_TRAIN_RATE_LIMIT: str = "10/minute"
+    AI_BATCH_MAX_ITEMS: int = Field(default=100, ge=1, le=10_000)
+    AI_TRAINING_MAX_EXAMPLES: int = Field(default=100_000, ge=10)
+    AI_TRAINING_MAX_UPLOAD_BYTES: int = Field(default=20 * 1024 * 1024, ge=1024)
+    # How long a replica keeps an organization's active model id before asking Redis again.
+    AI_ACTIVATION_CACHE_SECONDS: float = Field(default=2.0, ge=0.0, le=60.0)
+
+    # The worker (python -m app.worker): triage consumer and training jobs.
+    EVENTS_STREAM: str = Field(default=EVENTS_STREAM, min_length=1)
+    AI_TRIAGE_GROUP: str = Field(default="ai-triage", min_length=1)
+    AI_TRIAGE_CLAIM_IDLE_SECONDS: float = Field(default=60.0, gt=0)
+    AI_TRAINING_CLAIM_IDLE_SECONDS: float = Field(default=300.0, gt=0)
+    AI_TRAINING_PROCESSES: int = Field(default=1, ge=1, le=16)
+
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod
     def _upper_log_level(cls, value: Any) -> Any:
@@ -46,7 +81,13 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("AI_CORS_ORIGINS", mode="before")
+    @field_validator("AI_RATE_LIMIT", "AI_TRAIN_RATE_LIMIT")
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        parse_many(value)  # raises ValueError naming what it cannot read
+        return value
+
+    @field_validator("AI_CORS_ORIGINS", "AI_LANGUAGES", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):

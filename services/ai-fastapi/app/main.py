@@ -9,8 +9,12 @@ From the outside in, a request meets:
 2. ``StopAnsweredErrors`` (see ``app.errors``), then Starlette's ``ServerErrorMiddleware`` with
    the 500 handler: both inside the request context, so a 500 carries the request id too;
 3. CORS when ``AI_CORS_ORIGINS`` is set, then the routes and the other error handlers.
+
+The lifespan loads the default models in a thread (``/health/`` says 503 until they are in) and
+makes the token verifier, the rate limiter and the model registry every request shares.
 """
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TypedDict
@@ -24,8 +28,13 @@ from sentry_sdk.integrations.starlette import StarletteIntegration
 from starlette.types import ASGIApp, Scope
 
 from app import errors
-from app.api import health
+from app.api import classify, health, models
+from app.auth import TokenVerifier
 from app.config import Settings
+from app.ml.registry import Registry
+from app.ml.serving import Models
+from app.ml.store import LocalArtifactStore
+from app.ratelimit import RateLimiter
 from helpdesk_kit.asgi import (
     RequestContextMiddleware,
     route_template,
@@ -42,6 +51,12 @@ class State(TypedDict):
     """What the lifespan makes; each request reads it as ``request.state``."""
 
     redis: Redis
+    settings: Settings
+    store: LocalArtifactStore
+    registry: Registry
+    models: Models
+    verifier: TokenVerifier
+    limiter: RateLimiter
 
 
 def make_redis(settings: Settings) -> Redis:
@@ -65,9 +80,32 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
         redis = make_redis(settings)  # connects lazily: a Redis that is down fails readiness
+        store = LocalArtifactStore(settings.AI_MODEL_DIR)
+        registry = Registry(redis, settings.AI_KEY_PREFIX)
+        models = Models(
+            registry,
+            store,
+            settings.AI_LANGUAGES,
+            settings.AI_CONFIDENCE_THRESHOLD,
+            settings.AI_ACTIVATION_CACHE_SECONDS,
+        )
+        limiter = RateLimiter(str(settings.REDIS_URL), settings.AI_KEY_PREFIX)
+        loading = asyncio.create_task(models.load_defaults())
         try:
-            yield {"redis": redis}
+            yield {
+                "redis": redis,
+                "settings": settings,
+                "store": store,
+                "registry": registry,
+                "models": models,
+                "verifier": TokenVerifier(
+                    redis, settings.HELPDESK_SERVICE_TOKEN.get_secret_value()
+                ),
+                "limiter": limiter,
+            }
         finally:
+            if not loading.done():
+                loading.cancel()
             await redis.aclose()
 
     return lifespan
@@ -128,6 +166,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.include_router(health.router)
+    app.include_router(classify.router)
+    app.include_router(models.router)
     return app
 
 

@@ -7,6 +7,7 @@ import pytest
 from app.config import Settings
 from app.main import create_app
 from tests.asgi import ASGIClient
+from tests.conftest import wait_for_models
 from tests.logs import json_lines
 
 FRESH_ID = re.compile(r"[0-9a-f]{32}")
@@ -42,6 +43,7 @@ async def test_access_log_line_carries_the_id(
 ) -> None:
     # The app is built here, once capsys holds stdout, for the log lines to land in it.
     async with ASGIClient(create_app(settings)).lifespan() as client:
+        await wait_for_models(client)
         kept = await client.get("/health/", headers={"X-Request-ID": "req-log-1"})
         made = await client.get("/health/")
 

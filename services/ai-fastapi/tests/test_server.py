@@ -63,9 +63,15 @@ async def test_real_server_answers_and_logs_an_error_once(
 
     async with serving(app) as port:
         ready = await http_get(port, "/health/", {})
+        for _ in range(600):  # the default models load after start-up
+            if ready[0] == 200:
+                break
+            await asyncio.sleep(0.05)
+            ready = await http_get(port, "/health/", {})
         boom_status, boom_body = await http_get(port, "/test/boom", {"X-Request-ID": "srv-1"})
 
-    assert ready == (200, {"status": "ok", "checks": {"redis": ready[1]["checks"]["redis"]}})
+    assert ready == (200, {"status": "ok", "checks": ready[1]["checks"]})
+    assert set(ready[1]["checks"]) == {"redis", "models"}
     assert ready[1]["checks"]["redis"]["ok"] is True
     assert boom_status == 500
     assert boom_body["code"] == "internal_error"

@@ -1,17 +1,19 @@
 """Operations endpoints, outside the ``/ai`` API prefix and shown in the schema under ``ops``.
 
 - ``GET /health/``: readiness, each dependency checked with a timeout; 200 or 503, same body.
+  Ready only when Redis answers and the default models are loaded.
 - ``GET /health/live``: liveness, touches nothing: the process answers, that is all it says.
 - ``GET /metrics``: Prometheus exposition (``http_requests_total``, latency histogram…).
 """
 
-from typing import Literal
+from collections.abc import Awaitable
+from typing import Literal, cast
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from app.api.deps import RedisDep
+from app.api.deps import ModelsDep, RedisDep
 from helpdesk_kit.health import readiness
 from helpdesk_kit.metrics import exposition
 
@@ -41,11 +43,16 @@ class Liveness(BaseModel):
     responses={503: {"model": Readiness, "description": "A dependency is not available"}},
     summary="Readiness: can this process serve requests?",
 )
-async def ready(redis: RedisDep) -> Response:
+async def ready(redis: RedisDep, models: ModelsDep) -> Response:
     async def redis_ping() -> None:
-        await redis.ping()
+        await cast(Awaitable[bool], redis.ping())
 
-    status, body = await readiness({"redis": redis_ping}, READINESS_TIMEOUT_SECONDS)
+    async def default_models() -> None:
+        if models.classifier is None:
+            raise RuntimeError(models.load_error or "the default models are still loading")
+
+    checks = {"redis": redis_ping, "models": default_models}
+    status, body = await readiness(checks, READINESS_TIMEOUT_SECONDS)
     return JSONResponse(body, status_code=status)
 
 

@@ -1,0 +1,1 @@
+"""Text classification: features, calibrated linear models, metrics, artifacts, the registry."""

@@ -1,0 +1,1 @@
+"""The AI worker process (``python -m app.worker``): the triage consumer and training jobs."""
