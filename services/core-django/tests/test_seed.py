@@ -17,6 +17,7 @@ def test_seed_demo_is_idempotent_and_keeps_working_credentials(tmp_path: Path) -
     output = tmp_path / "demo.json"
     call_command("seed_demo", output=output)
     first = json.loads(output.read_text())
+
     def counts() -> tuple[int, ...]:
         return (
             Organization.objects.count(),
@@ -37,7 +38,8 @@ def test_seed_demo_is_idempotent_and_keeps_working_credentials(tmp_path: Path) -
     assert Ticket.objects.count() == 6
     assert Ticket.objects.filter(merged_into__isnull=False).count() == 2
     assert Comment.objects.filter(public=False).exists()
-    assert Queue.objects.count() == 6 and Macro.objects.count() == 4
+    assert Queue.objects.count() == 6
+    assert Macro.objects.count() == 4
     assert SlaPolicy.objects.count() == 8
     for org in first["orgs"]:
         for user in [org["admin"], *org["agents"], *org["customers"]]:

@@ -3,6 +3,7 @@ retried with backoff, never twice for one event, and endpoints disabled when the
 """
 
 import json
+import threading
 import time
 from typing import Any, cast
 
@@ -369,7 +370,8 @@ def test_sending_never_holds_up_reading_the_stream(
     workers: Workers,
     receivers: list[Receiver],
 ) -> None:
-    slow = receiver_for(receivers, Reply(delay=1))
+    release = threading.Event()
+    slow = receiver_for(receivers, Reply(gate=release))
     fast = receiver_for(receivers)
     _endpoint(org, slow.url, "ticket.created")
     _endpoint(org, fast.url, "ticket.updated")
@@ -377,15 +379,19 @@ def test_sending_never_holds_up_reading_the_stream(
     publish(redis_client, stream, envelope(org, "ticket.created"))
     worker.consume(block_ms=None)
 
-    started = time.monotonic()
-    assert worker.dispatch() == 1  # the slow request is now in flight, in the pool
+    assert worker.dispatch() == 1  # the slow request is now in flight, in the pool, stuck
     publish(redis_client, stream, envelope(org, "ticket.updated"))
     worker.consume(block_ms=None)
     assert worker.dispatch() == 1
-    worker.collect(timeout=0.5)  # the fast one is done well before the slow one
-    assert time.monotonic() - started < 0.9
+    # The fast one completes while the slow receiver still holds its request.
+    deadline = time.monotonic() + 10
+    while not fast.requests and time.monotonic() < deadline:
+        worker.collect(timeout=0.1)
+    worker.collect(timeout=0.1)
     assert len(fast.requests) == 1
+    assert not release.is_set()
     assert WebhookDelivery.objects.filter(status="succeeded").count() == 1
+    release.set()
     worker.finish_in_flight()
     assert WebhookDelivery.objects.filter(status="succeeded").count() == 2
 

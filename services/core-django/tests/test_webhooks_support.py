@@ -35,6 +35,8 @@ class Reply:
     body: bytes = b"ok"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    # When set, the answer waits until the test sets it (a receiver stuck until released).
+    gate: threading.Event | None = None
 
 
 class Receiver:
@@ -54,6 +56,8 @@ class Receiver:
                     receiver.requests.append(Received(self.path, dict(self.headers), body))
                     reply = receiver.script.pop(0) if receiver.script else Reply()
                 time.sleep(reply.delay)
+                if reply.gate is not None:
+                    reply.gate.wait(10)
                 try:
                     self.send_response(reply.status)
                     for name, value in reply.headers.items():
