@@ -255,7 +255,9 @@ def gateway_values(
         "TLS_DHPARAM": str(dhparam),
         "CORE_SERVERS": servers(core),
         "AI_SERVERS": servers(ai),
-        "REALTIME_SERVERS": servers(realtime),
+        # max_fails=0: a stopped realtime node refuses at once, so nginx just tries the next
+        # one; marking it failed (for fail_timeout) could leave no live node while nodes restart.
+        "REALTIME_SERVERS": " ".join(f"server {address} max_fails=0;" for address in realtime),
         "API_RATE": settings.api_rate,
         "API_BURST": str(settings.api_burst),
         "LOGIN_RATE": settings.login_rate,
@@ -282,11 +284,17 @@ class Config:
     core_port: int = 8000
     ai_port: int = 8001
     realtime_port: int = 3000
+    # More realtime nodes beside the first, each on its own port ("realtime-2", ...).
+    extra_realtime_ports: tuple[int, ...] = ()
+    # The credential services use to call each other (HELPDESK_SERVICE_TOKEN).
+    service_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     gateway_port: int | None = 8080
     gateway_tls_port: int = 8443
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     events_stream: str = "helpdesk:events"
     web_workers: int = 2
+    # The core's own rate limits (in Redis); benchmarks turn them off to measure the service.
+    app_rate_limits: bool = True
     log_level: str = "INFO"
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -308,6 +316,8 @@ class Config:
             EVENTS_STREAM=self.events_stream,
             LOG_LEVEL=self.log_level,
             REALTIME_TOKEN_SECRET=self.realtime_secret,
+            HELPDESK_SERVICE_TOKEN=self.service_token,
+            CORE_URL=f"http://127.0.0.1:{self.core_port}",
             PYTHONUNBUFFERED="1",
         )
         env.update(self.extra_env)
@@ -323,6 +333,8 @@ class Config:
             CORE_BIND=f"127.0.0.1:{self.core_port}",
             WEB_CONCURRENCY=str(self.web_workers),
             PROMETHEUS_MULTIPROC_DIR=str(self.run_dir / "prometheus" / "core"),
+            RATE_LIMITS_ENABLED="1" if self.app_rate_limits else "0",
+            DJANGO_MEDIA_ROOT=str(self.run_dir / "media"),
         )
         if self.database_url:
             env["DATABASE_URL"] = self.database_url
@@ -374,11 +386,25 @@ def process_specs(cfg: Config, *, with_gateway: bool) -> list[ProcessSpec]:
             "relay", [python, "manage.py", "run_outbox_relay"], CORE_DIR, cfg.core_env(), None
         ),
         ProcessSpec(
+            "sla", [python, "manage.py", "run_sla_scheduler"], CORE_DIR, cfg.core_env(), None
+        ),
+        ProcessSpec(
+            "webhooks", [python, "manage.py", "run_webhook_worker"], CORE_DIR, cfg.core_env(), None
+        ),
+        ProcessSpec(
             "ai",
             _uvicorn(AI_DIR, cfg.ai_port),
             AI_DIR,
-            cfg.common_env(),
+            {**cfg.common_env(), "AI_MODEL_DIR": str(cfg.run_dir / "ai-models")},
             f"{cfg.url('ai')}/health/",
+        ),
+        # Triage consumer and training jobs (services/ai-fastapi/app/worker).
+        ProcessSpec(
+            "ai-worker",
+            [python, "-m", "app.worker"],
+            AI_DIR,
+            {**cfg.common_env(), "AI_MODEL_DIR": str(cfg.run_dir / "ai-models")},
+            None,
         ),
         ProcessSpec(
             "realtime",
@@ -386,6 +412,16 @@ def process_specs(cfg: Config, *, with_gateway: bool) -> list[ProcessSpec]:
             REALTIME_DIR,
             cfg.common_env(),
             f"{cfg.url('realtime')}/health/",
+        ),
+        *(
+            ProcessSpec(
+                f"realtime-{n}",
+                _uvicorn(REALTIME_DIR, port),
+                REALTIME_DIR,
+                cfg.common_env(),
+                f"http://127.0.0.1:{port}/health/",
+            )
+            for n, port in enumerate(cfg.extra_realtime_ports, start=2)
         ),
     ]
     nginx = nginx_binary()
@@ -397,7 +433,9 @@ def process_specs(cfg: Config, *, with_gateway: bool) -> list[ProcessSpec]:
                 tls_port=cfg.gateway_tls_port,
                 core=[f"127.0.0.1:{cfg.core_port}"],
                 ai=[f"127.0.0.1:{cfg.ai_port}"],
-                realtime=[f"127.0.0.1:{cfg.realtime_port}"],
+                realtime=[
+                    f"127.0.0.1:{port}" for port in (cfg.realtime_port, *cfg.extra_realtime_ports)
+                ],
                 tls=ensure_tls_files(cfg.tls_dir),
                 settings=cfg.gateway,
             ),
@@ -510,7 +548,13 @@ class Stack:
 
 @contextmanager
 def temporary_stack(
-    *, prefix: str, gateway: GatewaySettings, log_level: str = "WARNING", web_workers: int = 2
+    *,
+    prefix: str,
+    gateway: GatewaySettings,
+    log_level: str = "WARNING",
+    web_workers: int = 2,
+    realtime_nodes: int = 1,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[Stack, dict[str, Any]]]:
     """The whole platform on free ports with a PostgreSQL database and a Redis of its own,
     demo data seeded; everything stopped and dropped afterwards. For benchmarks and reports."""
@@ -540,6 +584,8 @@ def temporary_stack(
             gateway=gateway,
             log_level=log_level,
             web_workers=web_workers,
+            extra_realtime_ports=tuple(free_port() for _ in range(realtime_nodes - 1)),
+            extra_env=dict(extra_env or {}),
         )
         prepare_core(cfg, demo_output=run_dir / "demo.json")
         stack = Stack(cfg)

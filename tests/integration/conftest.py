@@ -67,12 +67,16 @@ def stack(
         core_port=free_port(),
         ai_port=free_port(),
         realtime_port=free_port(),
+        # Two realtime nodes behind the gateway: every test sees the multi-node setup.
+        extra_realtime_ports=(free_port(),),
         gateway_port=free_port(),
         gateway_tls_port=free_port(),
         # These tests measure delivery, not the limiter: test_gateway.py checks the seed's
         # limits on a gateway of its own.
         gateway=GatewaySettings(api_rate="1000r/s", api_burst=1000),
         events_stream=f"it:events:{uuid.uuid4().hex[:8]}",
+        # The realtime tests open many connections per demo user, some on a node they kill.
+        extra_env={"REALTIME_MAX_CONNECTIONS_PER_USER": "200"},
     )
     prepare_core(cfg, demo_output=run_dir / "demo.json")
     running = Stack(cfg)
@@ -81,7 +85,7 @@ def stack(
         yield running
     finally:
         running.stop()
-        for name in ("core", "relay", "ai", "realtime", "gateway"):
+        for name in ("core", "relay", "ai", "realtime", "realtime-2", "gateway"):
             path = running.log_path(name)
             if path.exists() and os.environ.get("IT_SHOW_LOGS"):
                 print(f"--- {name} ---\n{path.read_text()[-4000:]}")

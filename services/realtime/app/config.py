@@ -5,6 +5,8 @@ locally the process manager (honcho) loads ``.env`` into it. A missing or weak t
 stops the process before it accepts a connection, with a message that names the variable.
 """
 
+import os
+import socket
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -31,12 +33,45 @@ class Settings(BaseSettings):
     # Browser origins allowed to open a connection. Empty: same origin only (never "any").
     realtime_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Core, asked whether a user may join a ticket's or a queue's room (helpdesk_shared.access).
+    core_url: str = "http://127.0.0.1:8000"
+    helpdesk_service_token: SecretStr | None = None
+    room_access_cache_seconds: float = Field(default=30.0, ge=0, le=300)
+    room_access_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+
+    # Replay: how old a client's last_event_id may be (besides what the stream still holds),
+    # and how many recent entries each process keeps in memory to replay without Redis.
+    realtime_replay_max_age_seconds: int = Field(default=6 * 3600, ge=1)
+    realtime_replay_buffer: int = Field(default=10_000, ge=100, le=1_000_000)
+
+    # Limits per connection and per user.
+    realtime_max_message_bytes: int = Field(default=16 * 1024, ge=256, le=1024 * 1024)
+    realtime_message_rate: float = Field(default=10.0, gt=0)  # messages per second, sustained
+    realtime_message_burst: int = Field(default=30, ge=1)
+    realtime_max_connections_per_user: int = Field(default=20, ge=1)
+    # Packets waiting for one slow client before it is cut off (it reconnects and replays).
+    realtime_max_queued_packets: int = Field(default=2_000, ge=10)
+    # When a connection is told its token expires soon ("token.expiring").
+    realtime_token_warning_seconds: int = Field(default=60, ge=1)
+
+    # Presence: heartbeat period, and how long an entry lives without one.
+    realtime_presence_heartbeat_seconds: float = Field(default=5.0, gt=0, le=60)
+    realtime_presence_ttl_seconds: int = Field(default=30, ge=2)
+    realtime_typing_ttl_seconds: float = Field(default=8.0, gt=0)
+
+    # Long-polling needs sticky sessions in front of several nodes; websocket-only does not.
+    realtime_allow_polling: bool = False
+    # Prefix of the Redis keys realtime owns (connection registry, ticket presence, channel).
+    realtime_key_prefix: str = Field(default="helpdesk:realtime:", min_length=1)
+    # This process's name in logs, metrics and the connection registry (default: host-pid).
+    realtime_node_id: str = ""
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("log_file", "sentry_dsn", mode="before")
+    @field_validator("log_file", "sentry_dsn", "helpdesk_service_token", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         """``LOG_FILE=`` in an env file means "not set", not "a file named ''"."""
@@ -55,6 +90,19 @@ class Settings(BaseSettings):
         if "*" in self.realtime_cors_origins and self.environment == "production":
             raise ValueError("REALTIME_CORS_ORIGINS may not contain '*' in production")
         return self
+
+    @field_validator("core_url", mode="after")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def node_id(self) -> str:
+        return self.realtime_node_id or f"{socket.gethostname()}-{os.getpid()}"
+
+    @property
+    def transports(self) -> list[str]:
+        return ["polling", "websocket"] if self.realtime_allow_polling else ["websocket"]
 
     @property
     def cors_allowed_origins(self) -> list[str] | str | None:

@@ -16,15 +16,46 @@ CONNECTED_CLIENTS: Final = Gauge(
     "Socket.IO connections authenticated and open",
     multiprocess_mode="livesum",
 )
+ROOMS: Final = Gauge(
+    "realtime_rooms",
+    "Socket.IO rooms with at least one connection on this process",
+    multiprocess_mode="livesum",
+)
 EVENTS_EMITTED: Final = Counter(
     "realtime_events_emitted",
-    "Events read from the stream and emitted to their organization's room",
+    "Events read from the stream and delivered to the rooms they concern",
     ["type"],
+)
+DELIVERIES: Final = Counter(
+    "realtime_deliveries",
+    "Event packets queued for a connection (live fan-out and replay)",
+    ["path"],
+)
+REPLAYS: Final = Counter(
+    "realtime_replays",
+    "Connections that asked for replay, by outcome (replayed, or why they must resync)",
+    ["outcome"],
+)
+CLIENT_MESSAGES: Final = Counter(
+    "realtime_client_messages",
+    "Messages from clients, by event and outcome (ok, or the error code)",
+    ["event", "outcome"],
+)
+REFUSED_CONNECTIONS: Final = Counter(
+    "realtime_refused_connections", "Connections refused, by code", ["code"]
+)
+SLOW_CONSUMERS: Final = Counter(
+    "realtime_slow_consumers", "Connections closed because they could not keep up"
+)
+ROOM_ACCESS_CHECKS: Final = Counter(
+    "realtime_room_access_checks",
+    "Room access decisions, by source and result",
+    ["source", "result"],
 )
 EVENT_DELAY: Final = Histogram(
     "realtime_event_delay_seconds",
     "Time from an event's occurred_at to its emission by this process",
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
 )
 
 # Types are written by our own producers, but an unknown type still costs one series each:

@@ -1,35 +1,37 @@
-"""The reader that turns entries of the events stream into Socket.IO emissions.
+"""The reader that turns entries of the events stream into deliveries to Socket.IO rooms.
 
-One task per process does ``XREAD BLOCK`` on the stream and emits each event to the room of its
-organization. No consumer group: every realtime process must see every event (each holds its
-own connections), and a dashboard that misses an event while disconnected reloads its state
-anyway, so the position is kept in memory only.
+One task per process does ``XREAD BLOCK`` on the stream and delivers each event to the rooms it
+concerns. No consumer group: every realtime process must see every event (each holds its own
+connections). The reader also keeps the most recent entries in memory (``buffer_size``), so
+that a client coming back after a short absence is replayed without a round trip to Redis.
 
-Where it starts: the stream's last entry when the process starts, so a new process does not
-replay history to dashboards. Afterwards it always continues from the last id it read, also
-across a Redis outage: it backs off (0.1 s doubling to 5 s), reconnects and reads on from that
-id, so every entry added after the outage (or relayed late by the outbox once Redis is back)
-is emitted once. A malformed entry is logged and skipped; nothing in an entry stops the reader.
+Where it starts: the stream's last entry when the process starts (clients that were away ask
+for what they missed; see ``replay``). Afterwards it always continues from the last id it read,
+also across a Redis outage: it backs off (0.1 s doubling to 5 s), reconnects and reads on from
+that id, so every entry added after the outage (or relayed late by the outbox once Redis is
+back) is delivered once. A malformed entry is logged and skipped; nothing in an entry stops
+the reader.
+
+Delivery is synchronous (no await between taking an entry and advancing ``last_id``): at any
+point where another task runs, every entry up to ``last_id`` has been delivered and none after
+it, which is what replay relies on.
 """
 
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 import structlog
-from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app import metrics
-from app.sockets import rooms_for
-from helpdesk_shared import parse_event
-from helpdesk_shared.streams import STREAM_FIELD_EVENT
+from app.entries import STREAM_START, Entry, EntryKey, decode_entry, parse_id
 
-# Emit ``data`` (the envelope as a JSON object) as event ``event`` to these Socket.IO rooms.
-Emit = Callable[[str, dict[str, Any], list[str]], Awaitable[None]]
+Deliver = Callable[[Entry], None]
 
 BLOCK_MS: Final = 5_000
 COUNT: Final = 300
@@ -39,8 +41,7 @@ BACKOFF_MAX: Final = 5.0
 ALIVE_WITHIN_SECONDS: Final = 15.0
 STOP_TIMEOUT: Final = 10.0
 STOP_RETRY_INTERVAL: Final = 0.2
-# An id lower than any real one: "read everything" when the stream does not exist yet.
-STREAM_START: Final = "0-0"
+BUFFER_SIZE: Final = 10_000
 
 log = structlog.get_logger("realtime.stream")
 
@@ -50,8 +51,9 @@ class StreamReader:
         self,
         redis: Redis,
         stream: str,
-        emit: Emit,
+        deliver: Deliver,
         *,
+        buffer_size: int = BUFFER_SIZE,
         block_ms: int = BLOCK_MS,
         count: int = COUNT,
         backoff_initial: float = BACKOFF_INITIAL,
@@ -59,7 +61,10 @@ class StreamReader:
     ) -> None:
         self._redis = redis
         self._stream = stream
-        self._emit = emit
+        self._deliver = deliver
+        # The latest entries, oldest first; every entry after ``_floor`` is in it.
+        self._recent: deque[Entry] = deque(maxlen=buffer_size)
+        self._floor: EntryKey | None = None
         self._block_ms = block_ms
         self._count = count
         self._backoff_initial = backoff_initial
@@ -69,6 +74,27 @@ class StreamReader:
         self._failing = False
         self._stopping = False
         self.last_id: str | None = None  # None until the start position is known
+
+    @property
+    def stream(self) -> str:
+        return self._stream
+
+    @property
+    def redis(self) -> Redis:
+        return self._redis
+
+    def entries_after(self, key: EntryKey) -> list[Entry] | None:
+        """The delivered entries after ``key``, in order; None when memory does not reach back
+        that far (or the reader has not started): then ask Redis."""
+        if self._floor is None or key < self._floor:
+            return None
+        found: list[Entry] = []
+        for entry in reversed(self._recent):
+            if entry.key <= key:
+                break
+            found.append(entry)
+        found.reverse()
+        return found
 
     # Lifecycle ------------------------------------------------------------------------------
 
@@ -149,7 +175,9 @@ class StreamReader:
 
     async def _read_once(self) -> None:
         if self.last_id is None:
-            self.last_id = await self._current_last_id()
+            start = await self._current_last_id()
+            self._floor = parse_id(start)
+            self.last_id = start
             self._last_ok = time.monotonic()
             log.info("stream_reader_started", stream=self._stream, from_id=self.last_id)
         response = await self._redis.xread(
@@ -159,48 +187,28 @@ class StreamReader:
         for entry_id, fields in _entries(response):
             if self._stop_requested():
                 return  # the rest is left unread, as if the batch had been shorter
-            await self._handle(entry_id, fields)
-            # Advance past every entry, emitted or skipped, so none is read twice.
+            self._handle(entry_id, fields)
+            # Advance past every entry, delivered or skipped, so none is read twice.
             self.last_id = entry_id
 
     async def _current_last_id(self) -> str:
         newest = await self._redis.xrevrange(self._stream, count=1)
         return _text(newest[0][0]) if newest else STREAM_START
 
-    async def _handle(self, entry_id: str, fields: Mapping[Any, Any] | None) -> None:
-        raw = (fields or {}).get(STREAM_FIELD_EVENT)
-        if raw is None:
-            log.warning("stream_entry_skipped", entry_id=entry_id, reason="no event field")
+    def _handle(self, entry_id: str, fields: Mapping[Any, Any] | None) -> None:
+        entry = decode_entry(entry_id, fields)
+        if entry is None:
             return
         try:
-            envelope = parse_event(raw)
-        except ValidationError as exc:
-            problems = [
-                f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-                for err in exc.errors(include_url=False, include_input=False)[:5]
-            ]
-            log.warning(
-                "stream_entry_skipped",
-                entry_id=entry_id,
-                reason="malformed envelope",
-                errors=exc.error_count(),
-                problems=problems,
-            )
-            return
-        try:
-            await self._emit(envelope.type, envelope.model_dump(mode="json"), rooms_for(envelope))
+            self._deliver(entry)
         except Exception:
-            log.exception("stream_entry_emit_failed", entry_id=entry_id, event_id=str(envelope.id))
-            return
-        metrics.event_emitted(envelope.type, envelope.occurred_at)
-        log.debug(
-            "event_emitted",
-            entry_id=entry_id,
-            event_id=str(envelope.id),
-            type=envelope.type,
-            organization_id=envelope.organization_id,
-            request_id=envelope.request_id,
-        )
+            log.exception(
+                "stream_entry_delivery_failed", entry_id=entry_id, event_id=entry.event_id
+            )
+        if len(self._recent) == self._recent.maxlen:
+            self._floor = self._recent[0].key
+        self._recent.append(entry)
+        metrics.event_emitted(entry.type, entry.occurred_at)
 
 
 def _entries(response: Any) -> Iterator[tuple[str, Mapping[Any, Any] | None]]:

@@ -1,7 +1,8 @@
 """Fixtures: the shared Redis at 127.0.0.1:6379 with a stream of each test's own, and servers."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
+from typing import cast
 
 import pytest
 from redis.asyncio import Redis
@@ -9,11 +10,14 @@ from redis.asyncio import Redis
 from app.config import Settings
 from tests.support import (
     REDIS_URL,
+    FakeCore,
     RedisProcess,
+    delete_keys,
     free_port,
     make_settings,
     new_stream_name,
     serve,
+    serving_core,
 )
 
 
@@ -21,7 +25,7 @@ from tests.support import (
 async def redis() -> AsyncIterator[Redis]:
     client = Redis.from_url(REDIS_URL, decode_responses=True)
     try:
-        await client.ping()
+        await cast(Awaitable[bool], client.ping())
     except Exception as exc:
         pytest.fail(f"these tests need the real Redis at {REDIS_URL}: {exc}")
     yield client
@@ -30,15 +34,22 @@ async def redis() -> AsyncIterator[Redis]:
 
 @pytest.fixture
 async def stream(redis: Redis) -> AsyncIterator[str]:
-    """A stream name no other test (or service) uses, deleted afterwards."""
+    """A stream name no other test (or service) uses, deleted afterwards with its keys."""
     name = new_stream_name()
     yield name
     await redis.delete(name)
+    await delete_keys(redis, f"{name}:*")
 
 
 @pytest.fixture
-def settings(stream: str) -> Settings:
-    return make_settings(stream)
+async def core() -> AsyncIterator[FakeCore]:
+    async with serving_core(FakeCore()) as running:
+        yield running
+
+
+@pytest.fixture
+def settings(stream: str, core: FakeCore) -> Settings:
+    return make_settings(stream, core_url=core.url)
 
 
 @pytest.fixture

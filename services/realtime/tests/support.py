@@ -7,11 +7,11 @@ import shutil
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import jwt
@@ -26,11 +26,14 @@ from helpdesk_shared import (
     REALTIME_TOKEN_AUDIENCE,
     REALTIME_TOKEN_ISSUER,
     Actor,
+    CommentCreated,
+    CommentCreatedData,
     Envelope,
     TicketCreated,
     TicketCreatedData,
     uuid7,
 )
+from helpdesk_shared.access import ROOM_ACCESS_PATH, RoomAccess, RoomAccessRequest
 from helpdesk_shared.streams import (
     STREAM_FIELD_EVENT,
     STREAM_FIELD_ORG,
@@ -111,14 +114,22 @@ def free_port() -> int:
         return port
 
 
-def make_settings(stream: str, redis_url: str = REDIS_URL) -> Settings:
-    return Settings(
-        redis_url=redis_url,
-        realtime_token_secret=SECRET,
-        events_stream=stream,
-        environment="local",
-        log_level="INFO",
-    )
+SERVICE_TOKEN = "test-service-token-0123456789"
+
+
+def make_settings(stream: str, redis_url: str = REDIS_URL, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "redis_url": redis_url,
+        "realtime_token_secret": SECRET,
+        "events_stream": stream,
+        "environment": "local",
+        "log_level": "INFO",
+        "helpdesk_service_token": SERVICE_TOKEN,
+        # Keys of the test's own, so tests never see each other's registry or presence.
+        "realtime_key_prefix": f"{stream}:rt:",
+    }
+    values.update(overrides)
+    return Settings(**values)
 
 
 @contextlib.asynccontextmanager
@@ -182,26 +193,54 @@ async def wait_for_health(url: str, status: int, within: float = 15.0) -> dict[s
 # Socket.IO clients ---------------------------------------------------------------------------
 
 
+# Messages of the service itself, kept apart from the events a test waits for.
+CONTROL = frozenset({"ready", "resync", "error", "reconnect", "token.expiring", "token.expired"})
+
+
 @dataclass
 class Listener:
-    """A real Socket.IO client that records what it receives."""
+    """A real Socket.IO client that records what it receives.
+
+    ``events`` gets the helpdesk events (and presence); the service's own messages go to
+    ``control`` (``ready``, ``resync``, ``error``, ...). ``connect`` returns once ``ready``
+    came, i.e. once the connection is in its rooms.
+    """
 
     client: Any = field(default_factory=lambda: socketio.AsyncClient(reconnection=False))
     events: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
+    control: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
     connect_errors: list[Any] = field(default_factory=list)
+    ready: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.client.on("*", self._on_any)
         self.client.on("connect_error", self._on_connect_error)
 
     async def _on_any(self, event: str, data: Any) -> None:
-        await self.events.put((event, data))
+        if event == "ready":
+            self.ready.append(data)
+        await (self.control if event in CONTROL else self.events).put((event, data))
 
     async def _on_connect_error(self, data: Any) -> None:
         self.connect_errors.append(data)
 
-    async def connect(self, url: str, auth: Any) -> None:
-        await self.client.connect(url, auth=auth, wait_timeout=WAIT_S)
+    async def connect(self, url: str, auth: Any, *, wait_ready: bool = True) -> None:
+        await self.client.connect(url, auth=auth, wait_timeout=WAIT_S, transports=["websocket"])
+        if wait_ready:
+            await self.next_control("ready")
+
+    async def next_control(self, name: str, within: float = WAIT_S) -> Any:
+        """The next service message named ``name`` (others before it are dropped)."""
+        deadline = time.monotonic() + within
+        while True:
+            event, data = await asyncio.wait_for(
+                self.control.get(), max(deadline - time.monotonic(), 0.01)
+            )
+            if event == name:
+                return data
+
+    async def call(self, event: str, data: Any) -> Any:
+        return await self.client.call(event, data, timeout=WAIT_S)
 
     async def next_event(self, within: float = WAIT_S) -> tuple[str, Any]:
         return await asyncio.wait_for(self.events.get(), within)
@@ -212,9 +251,9 @@ class Listener:
 
 
 @contextlib.asynccontextmanager
-async def listening(url: str, token: str) -> AsyncIterator[Listener]:
+async def listening(url: str, token: str, **auth: Any) -> AsyncIterator[Listener]:
     listener = Listener()
-    await listener.connect(url, {"token": token})
+    await listener.connect(url, {"token": token, **auth})
     try:
         yield listener
     finally:
@@ -251,7 +290,7 @@ class RedisProcess:
         try:
             while True:
                 try:
-                    await client.ping()
+                    await cast(Awaitable[bool], client.ping())
                     return
                 except Exception:  # refused until it listens
                     if time.monotonic() > deadline or self._proc.returncode is not None:
@@ -269,3 +308,113 @@ class RedisProcess:
 
 def new_stream_name() -> str:
     return f"test:events:{uuid.uuid4()}"
+
+
+def comment_created(
+    organization_id: int,
+    ticket_id: int,
+    *,
+    public: bool,
+    body: str,
+    requester_id: int = 99,
+    company_id: int | None = None,
+) -> CommentCreated:
+    """A reply (public) or an internal note, routed as core routes it."""
+    now = datetime.now(UTC)
+    return CommentCreated(
+        id=uuid7(),
+        occurred_at=now,
+        organization_id=organization_id,
+        ticket_id=ticket_id,
+        actor=Actor(kind="user", id=7, role="agent"),
+        audience="all" if public else "staff",
+        requester_id=requester_id,
+        company_id=company_id,
+        data=CommentCreatedData(
+            comment_id=ticket_id * 100 + (1 if public else 2),
+            number=ticket_id,
+            author_id=7,
+            public=public,
+            body=body,
+            created_at=now,
+        ),
+    )
+
+
+# Core, as far as room access goes ------------------------------------------------------------
+
+
+@dataclass
+class FakeCore:
+    """A real HTTP server playing core's room-access endpoint (helpdesk_shared.access).
+
+    ``allow[(user_id, kind, id)] = organization_id``; anything else is refused. Requests are
+    recorded, and a wrong service credential gets 401 as core would answer it.
+    """
+
+    allow: dict[tuple[int, str, int], int] = field(default_factory=dict)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = dict(scope["headers"])
+        if headers.get(b"authorization") != f"Bearer {SERVICE_TOKEN}".encode():
+            await _send_json(send, 401, {"code": "authentication_failed"})
+            return
+        if scope["path"] != ROOM_ACCESS_PATH or scope["method"] != "POST":
+            await _send_json(send, 404, {"code": "not_found"})
+            return
+        request = RoomAccessRequest.model_validate_json(body)
+        self.requests.append(request.model_dump())
+        org = self.allow.get((request.user_id, request.kind, request.id))
+        answer = (
+            RoomAccess(allowed=True, organization_id=org, number=request.id)
+            if org is not None
+            else RoomAccess(allowed=False, reason="not yours")
+        )
+        await _send_json(send, 200, answer.model_dump())
+
+
+async def _send_json(send: Any, status: int, body: Any) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+@contextlib.asynccontextmanager
+async def serving_core(core: FakeCore) -> AsyncIterator[FakeCore]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(core, host="127.0.0.1", port=port, log_config=None, lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        core.url = f"http://127.0.0.1:{port}"
+        yield core
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, WAIT_S)
+
+
+async def delete_keys(redis: Redis, pattern: str) -> None:
+    keys = [key async for key in redis.scan_iter(match=pattern, count=500)]
+    if keys:
+        await redis.delete(*keys)

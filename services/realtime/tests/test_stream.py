@@ -1,11 +1,12 @@
 """The stream reader on its own, against the real Redis, with a plain emit callback."""
 
 import asyncio
+import json
 import time
-from typing import Any
 
 from redis.asyncio import Redis
 
+from app.entries import Entry
 from app.stream import StreamReader
 from tests.support import REDIS_URL, WAIT_S, publish, ticket_created
 
@@ -18,21 +19,24 @@ async def wait_alive(reader: StreamReader) -> None:
 
 
 async def test_reader_emits_to_the_org_room_and_stops_cleanly(redis: Redis, stream: str) -> None:
-    emitted: asyncio.Queue[tuple[str, dict[str, Any], list[str]]] = asyncio.Queue()
-
-    async def emit(event: str, data: dict[str, Any], rooms: list[str]) -> None:
-        await emitted.put((event, data, rooms))
+    emitted: asyncio.Queue[Entry] = asyncio.Queue()
 
     # RESP3 replies have another shape than RESP2 ones; the reader takes both.
     resp3 = Redis.from_url(REDIS_URL, decode_responses=True, protocol=3)
-    reader = StreamReader(resp3, stream, emit, block_ms=200)
+    reader = StreamReader(resp3, stream, emitted.put_nowait, block_ms=200)
     try:
         reader.start()
         await wait_alive(reader)
         entry_id = await publish(redis, stream, ticket_created(organization_id=4, ticket_id=44))
-        event, data, rooms = await asyncio.wait_for(emitted.get(), WAIT_S)
-        assert (event, rooms, data["ticket_id"]) == ("ticket.created", ["org:4", "user:99"], 44)
+        entry = await asyncio.wait_for(emitted.get(), WAIT_S)
+        assert entry.type == "ticket.created"
+        assert entry.rooms == {"staff:org:4", "staff:ticket:44", "user:99", "ticket:44"}
+        payload = json.loads(entry.packet[1:])
+        assert payload[0] == "ticket.created"
+        assert payload[1]["offset"] == entry_id
+        assert payload[1]["ticket_id"] == 44
         assert reader.last_id == entry_id
+        assert reader.entries_after((0, 0)) == [entry]
     finally:
         await reader.stop()
         await resp3.aclose()
@@ -45,14 +49,11 @@ async def test_stop_is_prompt_right_after_a_batch(redis: Redis, stream: str) -> 
     Stopping right after an emission is when the reader is sending its next XREAD, the moment
     the cancellation could be swallowed; the reader must still end well within its block time.
     """
-    emitted: asyncio.Queue[list[str]] = asyncio.Queue()
-
-    async def emit(event: str, data: dict[str, Any], rooms: list[str]) -> None:
-        await emitted.put(rooms)
+    emitted: asyncio.Queue[Entry] = asyncio.Queue()
 
     for _ in range(25):
         client = Redis.from_url(REDIS_URL, decode_responses=True)
-        reader = StreamReader(client, stream, emit, block_ms=5_000)
+        reader = StreamReader(client, stream, emitted.put_nowait, block_ms=5_000)
         try:
             reader.start()
             await wait_alive(reader)
