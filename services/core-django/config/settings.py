@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "helpdesk.outbox",
     "helpdesk.sla",
     "helpdesk.webhooks",
+    "helpdesk.dashboard",
 ]
 
 # Django's full default stack costs ~17 % of a trivial view's throughput here (ceilings.md);
@@ -169,6 +170,9 @@ API_RATE_LIMIT = env_str("API_RATE_LIMIT", "1200/minute")
 API_IP_RATE_LIMIT = env_str("API_IP_RATE_LIMIT", "2400/minute")
 LOGIN_RATE_LIMIT = env_str("LOGIN_RATE_LIMIT", "5/minute")
 RATE_LIMITS_ENABLED = env_bool("RATE_LIMITS_ENABLED", True)
+# The proxies (the gateway, a load balancer) whose word on the client's address is believed:
+# X-Real-IP, else the last X-Forwarded-For hop they added. Everyone else is their own address.
+RATE_LIMIT_TRUSTED_PROXIES = env_list("RATE_LIMIT_TRUSTED_PROXIES", ["127.0.0.0/8", "::1/128"])
 
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -218,8 +222,9 @@ REST_KNOX = {
 # --- Security (seed C30-C37) -------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not LOCAL)
-# Load balancers probe health over plain HTTP inside the VPC.
-SECURE_REDIRECT_EXEMPT = [r"^health/"]
+# Load balancers probe health over plain HTTP inside the VPC, and the other services call the
+# internal endpoints over the private network (the gateway does not route those at all).
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^api/v1/internal/"]
 SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if LOCAL else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True

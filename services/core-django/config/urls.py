@@ -55,9 +55,11 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/v1/", include("helpdesk.sla.urls")),
     path("api/v1/", include("helpdesk.webhooks.urls")),
+    path("api/v1/", include("helpdesk.dashboard.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/swagger/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger"),
     path("admin/", admin.site.urls),
+    path("app/", include("helpdesk.dashboard.urls")),
 ]
 
 handler400 = "helpdesk.common.errors.bad_request"

@@ -220,3 +220,23 @@ def test_token_sync_restores_records_redis_lost(
     redis_client.delete(api_token_key(token))
     assert api_tokens_sync() >= 1
     assert json.loads(_get(redis_client, api_token_key(token)))["user_id"] == bot.pk
+
+
+def test_behind_a_load_balancer_the_client_is_the_last_untrusted_hop(
+    org: Organization, settings: Any
+) -> None:
+    settings.API_IP_RATE_LIMIT = "1/minute"
+    settings.RATE_LIMIT_TRUSTED_PROXIES = ["10.0.0.0/16"]
+    users = [make_user(org, Role.AGENT) for _ in range(3)]
+
+    def call(user: User, forwarded: str) -> int:
+        return int(
+            client_for(user)
+            .get(URL, REMOTE_ADDR="10.0.1.5", HTTP_X_FORWARDED_FOR=forwarded)
+            .status_code
+        )
+
+    # A client's own X-Forwarded-For entries come first; the balancer appends what it saw.
+    assert call(users[0], "1.2.3.4, 198.51.100.7") == 200
+    assert call(users[1], "5.6.7.8, 198.51.100.7") == 429  # the same client, another lie
+    assert call(users[2], "198.51.100.8") == 200

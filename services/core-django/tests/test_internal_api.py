@@ -96,6 +96,18 @@ def test_the_same_event_twice_changes_nothing(acme: Tenant, service: APIClient) 
     assert acme.second.version == version
 
 
+def test_the_same_verdict_for_a_new_event_is_no_change(acme: Tenant, service: APIClient) -> None:
+    """A customer's reply re-triaged to what the AI said before: 200, no version, no event."""
+    assert service.post("/api/v1/internal/triage", _verdict(acme), format="json").status_code == 200
+    acme.second.refresh_from_db()
+    version = acme.second.version
+    again = service.post("/api/v1/internal/triage", _verdict(acme), format="json")
+    assert again.status_code == 200, again.content
+    assert again.json()["applied"] is False
+    acme.second.refresh_from_db()
+    assert acme.second.version == version
+
+
 def test_the_ai_does_not_override_an_agent(acme: Tenant, service: APIClient) -> None:
     agent = acme.client(Role.AGENT)
     agent.patch(f"/api/v1/tickets/{acme.second.number}/", {"priority": "low"}, format="json")

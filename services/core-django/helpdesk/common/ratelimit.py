@@ -30,7 +30,20 @@ from helpdesk_kit.request_id import current_request_id
 
 log = structlog.get_logger(__name__)
 
-TRUSTED_PROXIES = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+@cache
+def _trusted(
+    networks: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(n.strip(), strict=False) for n in networks if n.strip())
+
+
+def _is_trusted(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in _trusted(tuple(settings.RATE_LIMIT_TRUSTED_PROXIES)))
 
 
 @cache
@@ -51,13 +64,21 @@ def _item(spec: str) -> RateLimitItem:
 
 
 def client_address(request: HttpRequest) -> str:
-    """The client's address: the gateway's X-Real-IP when the request came from the gateway
-    (which resolved the load balancer's header itself), else the peer's address."""
+    """The client's address. From a trusted proxy: the gateway's X-Real-IP (nginx resolved the
+    load balancer's header itself), else the nearest X-Forwarded-For hop that is not itself a
+    trusted proxy (a load balancer in front of core). From anyone else: the peer's address, so
+    a client cannot choose the address it is counted under."""
     peer = request.META.get("REMOTE_ADDR", "")
-    real = request.META.get("HTTP_X_REAL_IP", "")
+    if not _is_trusted(peer):
+        return peer or "unknown"
+    real = request.META.get("HTTP_X_REAL_IP", "").strip()
     try:
-        if real and any(ipaddress.ip_address(peer) in net for net in TRUSTED_PROXIES):
+        if real:
             return str(ipaddress.ip_address(real))
+        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        for hop in reversed([h for h in hops if h]):
+            if not _is_trusted(hop):
+                return str(ipaddress.ip_address(hop))
     except ValueError:
         pass
     return peer or "unknown"

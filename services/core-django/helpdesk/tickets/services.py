@@ -238,7 +238,9 @@ def _text(value: Any) -> str | None:
 
 def _lock(ticket_id: int, expected_version: int | None) -> Ticket:
     ticket = (
-        Ticket.objects.select_for_update(of=("self",)).select_related("requester__company").get(pk=ticket_id)
+        Ticket.objects.select_for_update(of=("self",))
+        .select_related("requester__company")
+        .get(pk=ticket_id)
     )
     if expected_version is not None and ticket.version != expected_version:
         raise StaleTicketError(ticket)
@@ -706,6 +708,12 @@ def triage_apply(*, verdict: TriageVerdict) -> tuple[Ticket, bool]:
             diffs.append(FieldChange(field="ai_applied", old=None, new="true"))
         elif first_verdict:
             ticket.ai_applied = False
+        if not diffs and not applied:
+            # A re-triage (a customer's reply) that says what the AI said before: the event is
+            # remembered, but nothing anyone sees changed, so no new version and no event (an
+            # event needs at least one change; raising here made the AI retry it forever).
+            ticket.save(update_fields=["ai_triaged_at", "ai_event_id", "ai_applied"])
+            return ticket, False
         ticket.version += 1
         ticket.updated_at = now
         ticket.save()
