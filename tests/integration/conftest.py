@@ -85,7 +85,7 @@ def stack(
         yield running
     finally:
         running.stop()
-        for name in ("core", "relay", "ai", "realtime", "realtime-2", "gateway"):
+        for name in (spec.name for spec in running.specs):
             path = running.log_path(name)
             if path.exists() and os.environ.get("IT_SHOW_LOGS"):
                 print(f"--- {name} ---\n{path.read_text()[-4000:]}")
