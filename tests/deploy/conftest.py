@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -137,3 +139,62 @@ def tool(name: str) -> str:
     if found is None:
         pytest.fail(f"{name} is not installed: run `make install`")
     return found
+
+
+# --- core's internal endpoints, called the way ai and realtime call them ---------------------
+
+_INTERNAL_CALL = """
+import json, sys
+from urllib.parse import urlsplit
+import django
+django.setup()
+from django.test import Client
+from helpdesk_shared.access import ROOM_ACCESS_PATH
+from helpdesk_shared.triage import TRIAGE_PATH
+
+core_url, token = sys.argv[1], sys.argv[2]
+base = urlsplit(core_url)
+assert base.scheme == "http", core_url
+answers = {}
+client = Client(raise_request_exception=False)
+for path in (ROOM_ACCESS_PATH, TRIAGE_PATH):
+    response = client.post(
+        base.path.rstrip("/") + path, data="{}", content_type="application/json",
+        HTTP_HOST=base.netloc, HTTP_AUTHORIZATION="Bearer " + token,
+    )
+    body = response.content.decode()
+    code = json.loads(body).get("code") if body.startswith("{") else None
+    answers[path] = [response.status_code, code, response.get("Location")]
+print(json.dumps(answers))
+"""
+
+
+def core_internal_calls(
+    core_env: dict[str, Any], core_url: str, token: str, tmp_path: Path
+) -> dict[str, list[object]]:
+    """What core, with a deployment's environment, answers ai and realtime at ``core_url``:
+    ``{path: [status, error code, Location]}`` for a POST of ``{}`` to each internal endpoint,
+    over plain HTTP with ``core_url``'s host, as their clients send it. The database and Redis
+    are swapped for ones that do not exist: the answer must not need either."""
+    env = {k: str(v) for k, v in core_env.items() if v is not None}
+    env.update(
+        PATH=str(VENV_BIN) + ":/usr/bin:/bin",
+        HOME=str(tmp_path),
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'absent.sqlite3'}",
+        REDIS_URL="redis://127.0.0.1:9/0",
+        SENTRY_DSN="",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", _INTERNAL_CALL, core_url, token],
+        cwd=ROOT / "services/core-django",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    answers = json.loads(result.stdout.strip().splitlines()[-1])
+    assert isinstance(answers, dict)
+    return answers

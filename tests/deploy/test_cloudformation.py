@@ -28,6 +28,8 @@ import pytest
 import yaml
 from psycopg import sql
 
+from tests.deploy.conftest import PYTHON_IMAGES, core_internal_calls
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy/aws/cloudformation.yaml"
 README = ROOT / "deploy/README.md"
@@ -39,33 +41,51 @@ SERVER_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/
 SERVICES = {
     "CoreService": ("CoreTaskDefinition", 8000),
     "RelayService": ("RelayTaskDefinition", None),
+    "SlaSchedulerService": ("SlaSchedulerTaskDefinition", None),
+    "WebhookWorkerService": ("WebhookWorkerTaskDefinition", None),
     "AiService": ("AiTaskDefinition", 8001),
+    "AiWorkerService": ("AiWorkerTaskDefinition", None),
     "RealtimeService": ("RealtimeTaskDefinition", 3000),
 }
 WEB_SERVICES = ("CoreService", "AiService", "RealtimeService")
+# The workers: no port, no inbound traffic, their own desired-count parameter.
+WORKER_SERVICES = {
+    "RelayService": ("RelayDesiredCount", "WorkerSecurityGroup"),
+    "SlaSchedulerService": ("SlaSchedulerDesiredCount", "WorkerSecurityGroup"),
+    "WebhookWorkerService": ("WebhookWorkerDesiredCount", "WorkerSecurityGroup"),
+    "AiWorkerService": ("AiWorkerDesiredCount", "AiWorkerSecurityGroup"),
+}
 IMAGE_TAG_OF = {
     "CoreTaskDefinition": "CoreImageTag",
     "RelayTaskDefinition": "CoreImageTag",
+    "SlaSchedulerTaskDefinition": "CoreImageTag",
+    "WebhookWorkerTaskDefinition": "CoreImageTag",
     "MigrationTaskDefinition": "CoreImageTag",
     "AiTaskDefinition": "AiImageTag",
+    "AiWorkerTaskDefinition": "AiImageTag",
     "RealtimeTaskDefinition": "RealtimeImageTag",
 }
+WORKER_COMMANDS = {
+    "RelayTaskDefinition": ["python", "manage.py", "run_outbox_relay"],
+    "SlaSchedulerTaskDefinition": ["python", "manage.py", "run_sla_scheduler"],
+    "WebhookWorkerTaskDefinition": ["python", "manage.py", "run_webhook_worker"],
+    "AiWorkerTaskDefinition": ["python", "-m", "app.worker"],
+}
+# Who calls core's internal endpoints, and so holds the service credential and CORE_URL.
+CORE_CALLERS = ("AiTaskDefinition", "AiWorkerTaskDefinition", "RealtimeTaskDefinition")
+CORE_CALLER_GROUPS = ("AiSecurityGroup", "AiWorkerSecurityGroup", "RealtimeSecurityGroup")
+CORE_INTERNAL_URL = "http://core.${AWS::StackName}.internal:8000"
+AI_MODEL_DIR = "/var/lib/helpdesk-ai/models"
+CORE_WORKER_SECRETS = {"DJANGO_SECRET_KEY", "REALTIME_TOKEN_SECRET", "DATABASE_URL", "REDIS_URL"}
 # The environment each container needs (platform brief), and which of it is secret.
 SECRET_VARS = {
-    "CoreTaskDefinition": {
-        "DJANGO_SECRET_KEY",
-        "REALTIME_TOKEN_SECRET",
-        "DATABASE_URL",
-        "REDIS_URL",
-    },
-    "RelayTaskDefinition": {
-        "DJANGO_SECRET_KEY",
-        "REALTIME_TOKEN_SECRET",
-        "DATABASE_URL",
-        "REDIS_URL",
-    },
-    "AiTaskDefinition": {"REDIS_URL"},
-    "RealtimeTaskDefinition": {"REDIS_URL", "REALTIME_TOKEN_SECRET"},
+    "CoreTaskDefinition": CORE_WORKER_SECRETS | {"HELPDESK_SERVICE_TOKEN"},
+    "RelayTaskDefinition": CORE_WORKER_SECRETS,
+    "SlaSchedulerTaskDefinition": CORE_WORKER_SECRETS,
+    "WebhookWorkerTaskDefinition": CORE_WORKER_SECRETS,
+    "AiTaskDefinition": {"REDIS_URL", "HELPDESK_SERVICE_TOKEN"},
+    "AiWorkerTaskDefinition": {"REDIS_URL", "HELPDESK_SERVICE_TOKEN"},
+    "RealtimeTaskDefinition": {"REDIS_URL", "REALTIME_TOKEN_SECRET", "HELPDESK_SERVICE_TOKEN"},
     "MigrationTaskDefinition": {
         "DJANGO_SECRET_KEY",
         "REALTIME_TOKEN_SECRET",
@@ -76,10 +96,31 @@ SECRET_VARS = {
     },
 }
 PLAIN_VARS = {
-    "CoreTaskDefinition": {"ENVIRONMENT", "DJANGO_ALLOWED_HOSTS", "DJANGO_CSRF_TRUSTED_ORIGINS"},
+    "CoreTaskDefinition": {
+        "ENVIRONMENT",
+        "DJANGO_ALLOWED_HOSTS",
+        "DJANGO_CSRF_TRUSTED_ORIGINS",
+        "DJANGO_SECURE_SSL_REDIRECT",
+        "DJANGO_MEDIA_S3_BUCKET",
+        "API_RATE_LIMIT",
+        "API_IP_RATE_LIMIT",
+        "LOGIN_RATE_LIMIT",
+        "RATE_LIMITS_ENABLED",
+        "ATTACHMENT_MAX_BYTES",
+        "WEBHOOKS_ALLOW_HTTP",
+        "WEBHOOKS_ALLOW_PRIVATE_NETWORKS",
+    },
     "RelayTaskDefinition": {"ENVIRONMENT", "DJANGO_ALLOWED_HOSTS"},
-    "AiTaskDefinition": {"ENVIRONMENT"},
-    "RealtimeTaskDefinition": {"ENVIRONMENT"},
+    "SlaSchedulerTaskDefinition": {"ENVIRONMENT", "DJANGO_ALLOWED_HOSTS"},
+    "WebhookWorkerTaskDefinition": {
+        "ENVIRONMENT",
+        "DJANGO_ALLOWED_HOSTS",
+        "WEBHOOKS_ALLOW_HTTP",
+        "WEBHOOKS_ALLOW_PRIVATE_NETWORKS",
+    },
+    "AiTaskDefinition": {"ENVIRONMENT", "AI_MODEL_DIR", "CORE_URL"},
+    "AiWorkerTaskDefinition": {"ENVIRONMENT", "AI_MODEL_DIR", "CORE_URL"},
+    "RealtimeTaskDefinition": {"ENVIRONMENT", "CORE_URL"},
     "MigrationTaskDefinition": {"ENVIRONMENT"},
 }
 
@@ -329,21 +370,37 @@ def test_c40_security_groups_are_least_privilege(resources: dict[str, dict[str, 
 
     # Only the load balancer is open to the internet, on 443 and 80 (which redirects).
     assert peers(ingress["LoadBalancerSecurityGroup"]) == {(443, "0.0.0.0/0"), (80, "0.0.0.0/0")}
-    # Each web service: its own port, from the load balancer only; the workers: nothing.
-    assert peers(ingress["CoreSecurityGroup"]) == {(8000, "LoadBalancerSecurityGroup")}
+    # Each web service: its own port, from the load balancer only (core also from the services
+    # that call its internal endpoints); the workers: nothing.
+    assert peers(ingress["CoreSecurityGroup"]) == {
+        (8000, "LoadBalancerSecurityGroup"),
+        *((8000, group) for group in CORE_CALLER_GROUPS),
+    }
     assert peers(ingress["AiSecurityGroup"]) == {(8001, "LoadBalancerSecurityGroup")}
     assert peers(ingress["RealtimeSecurityGroup"]) == {(3000, "LoadBalancerSecurityGroup")}
     assert peers(ingress["WorkerSecurityGroup"]) == set()
-    # Aurora: 5432 from the core and its workers; Redis: 6379 from the tasks.
+    assert peers(ingress["AiWorkerSecurityGroup"]) == set()
+    # Aurora: 5432 from the core and its workers; Redis: 6379 from the tasks; the model file
+    # system: NFS from the ai tasks.
     assert peers(ingress["DatabaseSecurityGroup"]) == {
         (5432, "CoreSecurityGroup"),
         (5432, "WorkerSecurityGroup"),
     }
-    tasks = ("CoreSecurityGroup", "WorkerSecurityGroup", "AiSecurityGroup", "RealtimeSecurityGroup")
+    tasks = (
+        "CoreSecurityGroup",
+        "WorkerSecurityGroup",
+        "AiSecurityGroup",
+        "AiWorkerSecurityGroup",
+        "RealtimeSecurityGroup",
+    )
     assert peers(ingress["RedisSecurityGroup"]) == {(6379, group) for group in tasks}
+    assert peers(ingress["ModelFileSystemSecurityGroup"]) == {
+        (2049, "AiSecurityGroup"),
+        (2049, "AiWorkerSecurityGroup"),
+    }
     # Outbound: the data stores send nothing; the load balancer reaches only the services'
-    # ports; the tasks HTTPS, plus the data stores they use, inside the VPC.
-    for store in ("DatabaseSecurityGroup", "RedisSecurityGroup"):
+    # ports; the tasks HTTPS, plus what they use inside the VPC.
+    for store in ("DatabaseSecurityGroup", "RedisSecurityGroup", "ModelFileSystemSecurityGroup"):
         assert egress[store] == [
             {"IpProtocol": "-1", "CidrIp": "127.0.0.1/32", "Description": "no outbound traffic"}
         ]
@@ -355,8 +412,14 @@ def test_c40_security_groups_are_least_privilege(resources: dict[str, dict[str, 
     https = (443, "0.0.0.0/0")
     assert peers(egress["CoreSecurityGroup"]) == {https, (5432, "VPC"), (6379, "VPC")}
     assert peers(egress["WorkerSecurityGroup"]) == {https, (5432, "VPC"), (6379, "VPC")}
-    assert peers(egress["AiSecurityGroup"]) == {https, (6379, "VPC")}
-    assert peers(egress["RealtimeSecurityGroup"]) == {https, (6379, "VPC")}
+    core, nfs = (8000, "VPC"), (2049, "VPC")
+    assert peers(egress["AiSecurityGroup"]) == {https, (6379, "VPC"), core, nfs}
+    assert peers(egress["AiWorkerSecurityGroup"]) == {https, (6379, "VPC"), core, nfs}
+    assert peers(egress["RealtimeSecurityGroup"]) == {https, (6379, "VPC"), core}
+    # Each worker service in its no-inbound group.
+    for service, (_, group) in WORKER_SERVICES.items():
+        network = props(resources, service)["NetworkConfiguration"]["AwsvpcConfiguration"]
+        assert network["SecurityGroups"] == [ref(group)], service
 
 
 # --- C41, C53: Aurora ----------------------------------------------------------------------
@@ -463,7 +526,7 @@ def test_c41_c42_secrets_are_generated_in_secrets_manager_and_injected_as_secret
         plain = {e["Name"] for e in c.get("Environment", []) if isinstance(e, dict) and "Name" in e}
         assert not plain & injected, task_definition
         assert PLAIN_VARS[task_definition] <= plain, task_definition
-        for variable in plain:
+        for variable in plain - {"CORE_URL"}:  # an address, not a credential
             assert not re.search("SECRET|PASSWORD|TOKEN|_URL$", variable), variable
     assert container(resources, "CoreTaskDefinition")["Environment"][0] == {
         "Name": "ENVIRONMENT",
@@ -498,11 +561,8 @@ def test_c43_one_fargate_service_per_platform_service_with_a_circuit_breaker(
             assert balanced["ContainerPort"] == port
             assert balanced["ContainerName"] == c["Name"]
             assert p["HealthCheckGracePeriodSeconds"] >= 30
-    assert container(resources, "RelayTaskDefinition")["Command"] == [
-        "python",
-        "manage.py",
-        "run_outbox_relay",
-    ]
+    for task_definition, command in WORKER_COMMANDS.items():
+        assert container(resources, task_definition)["Command"] == command, task_definition
     migrate = container(resources, "MigrationTaskDefinition")["Command"]
     assert migrate[:2] == ["python", "-c"]
     assert 'os.execvp("python", ["python", "manage.py", "migrate", "--noinput"])' in migrate[2]
@@ -526,6 +586,11 @@ def test_c49_web_services_run_at_least_two_tasks_across_both_zones(
         parameter = template["Parameters"][count]
         assert parameter["Default"] >= 2, count
         assert parameter["MinValue"] >= 2, count
+    # The workers: two by default (several are safe for each), one at least.
+    for service, (count, _) in WORKER_SERVICES.items():
+        assert props(resources, service)["DesiredCount"] == ref(count), service
+        assert template["Parameters"][count]["Default"] >= 2, count
+        assert template["Parameters"][count]["MinValue"] >= 1, count
 
 
 def test_c50_every_task_has_2_vcpu_and_4_gb(resources: dict[str, dict[str, Any]]) -> None:
@@ -589,7 +654,18 @@ def test_c44_the_load_balancer_terminates_tls_1_2_and_1_3_and_redirects_http(
         (condition,) = p["Conditions"]
         (action,) = p["Actions"]
         for path in condition["PathPatternConfig"]["Values"]:
-            routes[path] = action["TargetGroupArn"]["Ref"]
+            if action["Type"] == "forward":
+                routes[path] = action["TargetGroupArn"]["Ref"]
+            else:
+                routes[path] = action["FixedResponseConfig"]["StatusCode"]
+    # core's internal endpoints are for the services only: answered 404 ahead of core's /api/*
+    # rule (the lowest priority number is matched first).
+    assert routes["/api/v1/internal/*"] == "404"
+    priority = {
+        name: props(resources, name)["Priority"]
+        for name in ("InternalApiListenerRule", "CoreListenerRule")
+    }
+    assert priority["InternalApiListenerRule"] < priority["CoreListenerRule"]
     for path in ("/api/*", "/admin/*", "/app/*"):
         assert routes[path] == "CoreTargetGroup", path
     assert routes["/ai/*"] == "AiTargetGroup"
@@ -709,6 +785,190 @@ def test_c17_media_is_private_data_never_served_by_the_cdn(
     for role in of_type(resources, "AWS::IAM::Role"):
         if "MediaBucket" in json.dumps(resources[role]):
             assert role == "CoreTaskRole", role
+
+
+def test_c17_attachments_go_to_the_media_bucket_under_media(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    """core stores attachments with django-storages under `media/` (its settings' location):
+    the bucket is named to core, and core's role may read, write and delete there only."""
+    environment = env_of(container(resources, "CoreTaskDefinition"))
+    assert environment["DJANGO_MEDIA_S3_BUCKET"] == ref("MediaBucket")
+    settings = (ROOT / "services/core-django/config/settings.py").read_text()
+    assert re.search(r'"location":\s*"media"', settings), "core's S3 location moved"
+    statements = props(resources, "CoreTaskRole")["Policies"][0]["PolicyDocument"]["Statement"]
+    objects = next(s for s in statements if "s3:PutObject" in s["Action"])
+    assert sorted(objects["Action"]) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+    assert objects["Resource"] == {"Fn::Sub": "${MediaBucket.Arn}/media/*"}
+    for task_definition in set(IMAGE_TAG_OF) - {"CoreTaskDefinition"}:
+        assert "DJANGO_MEDIA_S3_BUCKET" not in env_of(container(resources, task_definition))
+
+
+# --- The service credential and the internal address of core ----------------------------------
+
+
+def env_of(definition: dict[str, Any]) -> dict[str, Any]:
+    """A container's plain environment, name -> value as written (a !If for Sentry left out)."""
+    return {e["Name"]: e["Value"] for e in definition.get("Environment", []) if "Name" in e}
+
+
+def test_the_service_credential_is_generated_and_given_to_core_and_its_callers(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    generated = props(resources, "ServiceTokenSecret")["GenerateSecretString"]
+    assert generated["PasswordLength"] >= 32  # core refuses a shorter one
+    assert generated["ExcludePunctuation"] is True  # it travels in an Authorization header
+    holders = {
+        task_definition
+        for task_definition in IMAGE_TAG_OF
+        for secret in container(resources, task_definition)["Secrets"]
+        if secret["Name"] == "HELPDESK_SERVICE_TOKEN"
+    }
+    assert holders == {"CoreTaskDefinition", *CORE_CALLERS}
+    for task_definition in holders:
+        (secret,) = [
+            s
+            for s in container(resources, task_definition)["Secrets"]
+            if s["Name"] == "HELPDESK_SERVICE_TOKEN"
+        ]
+        assert secret["ValueFrom"] == ref("ServiceTokenSecret"), task_definition
+    readable = props(resources, "TaskExecutionRole")["Policies"][0]["PolicyDocument"]
+    assert ref("ServiceTokenSecret") in readable["Statement"][0]["Resource"]
+
+
+def test_ai_and_realtime_reach_core_by_its_internal_name(
+    template: dict[str, Any], resources: dict[str, dict[str, Any]]
+) -> None:
+    """CORE_URL is core.<stack>.internal: a private DNS namespace of the VPC whose `core`
+    records ECS keeps to the core service's healthy tasks."""
+    namespace = props(resources, "ServiceDiscoveryNamespace")
+    assert resources["ServiceDiscoveryNamespace"]["Type"] == (
+        "AWS::ServiceDiscovery::PrivateDnsNamespace"
+    )
+    assert namespace == {**namespace, "Name": {"Fn::Sub": "${AWS::StackName}.internal"}}
+    assert namespace["Vpc"] == ref("Vpc")
+    discovery = props(resources, "CoreDiscoveryService")
+    assert discovery["Name"] == "core"
+    assert discovery["NamespaceId"] == ref("ServiceDiscoveryNamespace")
+    assert discovery["DnsConfig"]["DnsRecords"] == [{"Type": "A", "TTL": 10}]
+    assert "HealthCheckCustomConfig" in discovery  # ECS reports the tasks' health
+    assert props(resources, "CoreService")["ServiceRegistries"] == [
+        {"RegistryArn": getatt("CoreDiscoveryService", "Arn")}
+    ]
+    for task_definition in CORE_CALLERS:
+        url = env_of(container(resources, task_definition))["CORE_URL"]
+        assert url == {"Fn::Sub": CORE_INTERNAL_URL}, task_definition
+    core = env_of(container(resources, "CoreTaskDefinition"))
+    hosts = sub_text(core["DJANGO_ALLOWED_HOSTS"]).split(",")
+    assert hosts == ["${DomainName}", "core.${AWS::StackName}.internal"]
+    assert core["DJANGO_SECURE_SSL_REDIRECT"] == "0"  # the balancer redirects the outside
+    assert template["Outputs"]["CoreInternalUrl"]["Value"] == {"Fn::Sub": CORE_INTERNAL_URL}
+
+
+def _resolve(value: Any, values: dict[str, str]) -> str:
+    """A container environment value as CloudFormation would make it, for ``values``."""
+    if isinstance(value, str | int | float):
+        return str(value)
+    if "Ref" in value:
+        return values[value["Ref"]]
+    text = sub_text(value)
+    return re.sub(r"\$\{([A-Za-z0-9:]+)\}", lambda m: values[m.group(1)], text)
+
+
+def test_core_as_deployed_answers_its_callers_at_core_url(
+    template: dict[str, Any], resources: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """core's production settings with the task definition's environment, asked the way ai and
+    realtime ask it at their CORE_URL (plain HTTP, the internal name): answered by the endpoint
+    (no DisallowedHost, no redirect), with the credential checked."""
+    values = {
+        name: str(parameter.get("Default", ""))
+        for name, parameter in template["Parameters"].items()
+    }
+    values.update(
+        {
+            "DomainName": "helpdesk.example.com",
+            "AWS::StackName": "helpdesk-platform",
+            "AWS::Region": "eu-west-1",
+            "MediaBucket": "helpdesk-platform-mediabucket-abc",
+        }
+    )
+    core = {
+        name: _resolve(value, values)
+        for name, value in env_of(container(resources, "CoreTaskDefinition")).items()
+    }
+    token = secrets.token_urlsafe(48)
+    core.update(
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(48),
+        REALTIME_TOKEN_SECRET=secrets.token_urlsafe(48),
+        HELPDESK_SERVICE_TOKEN=token,
+    )
+    for caller in CORE_CALLERS:
+        core_url = _resolve(env_of(container(resources, caller))["CORE_URL"], values)
+        assert core_url == "http://core.helpdesk-platform.internal:8000"
+    answers = core_internal_calls(core, core_url, token, tmp_path)
+    assert {tuple(a) for a in answers.values()} == {(400, "validation_error", None)}, answers
+    wrong = core_internal_calls(core, core_url, secrets.token_urlsafe(48), tmp_path)
+    assert {a[0] for a in wrong.values()} == {401}
+
+
+# --- The ai models on EFS ----------------------------------------------------------------------
+
+
+def test_ai_and_its_worker_share_the_model_files_on_encrypted_efs(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    fs = resources["ModelFileSystem"]
+    assert fs["Type"] == "AWS::EFS::FileSystem"
+    assert fs["Properties"]["Encrypted"] is True
+    assert fs["Properties"]["KmsKeyId"] == ref("PlatformKey")
+    assert fs["Properties"]["BackupPolicy"] == {"Status": "ENABLED"}
+    assert fs["DeletionPolicy"] == "Retain"
+    (deny,) = fs["Properties"]["FileSystemPolicy"]["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # A mount target in each private subnet, behind the NFS-from-ai-only group.
+    targets = of_type(resources, "AWS::EFS::MountTarget")
+    assert {props(resources, name)["SubnetId"]["Ref"] for name in targets} == {
+        "PrivateSubnetA",
+        "PrivateSubnetB",
+    }
+    for name in targets:
+        assert props(resources, name)["FileSystemId"] == ref("ModelFileSystem")
+        assert props(resources, name)["SecurityGroups"] == [ref("ModelFileSystemSecurityGroup")]
+    # The access point: every client is the images' user (uid/gid 10001) in /ai-models.
+    access = props(resources, "ModelAccessPoint")
+    assert access["PosixUser"] == {"Uid": "10001", "Gid": "10001"}
+    assert access["RootDirectory"]["CreationInfo"]["OwnerUid"] == "10001"
+    assert re.search(r"^USER 10001:10001$", PYTHON_IMAGES["ai"][0].read_text(), re.M)
+    # Both ai task definitions: the same volume, TLS and IAM, at the same path, AI_MODEL_DIR.
+    for task_definition in ("AiTaskDefinition", "AiWorkerTaskDefinition"):
+        td = props(resources, task_definition)
+        (volume,) = td["Volumes"]
+        assert volume["EFSVolumeConfiguration"] == {
+            "FilesystemId": ref("ModelFileSystem"),
+            "TransitEncryption": "ENABLED",
+            "AuthorizationConfig": {"AccessPointId": ref("ModelAccessPoint"), "IAM": "ENABLED"},
+        }
+        c = container(resources, task_definition)
+        assert c["MountPoints"] == [
+            {"SourceVolume": volume["Name"], "ContainerPath": AI_MODEL_DIR, "ReadOnly": False}
+        ]
+        assert env_of(c)["AI_MODEL_DIR"] == AI_MODEL_DIR
+        assert td["TaskRoleArn"] == getatt("AiTaskRole", "Arn")
+    # The role mounts it read-write, through the access point only.
+    (statement,) = props(resources, "AiTaskRole")["Policies"][0]["PolicyDocument"]["Statement"]
+    assert sorted(statement["Action"]) == [
+        "elasticfilesystem:ClientMount",
+        "elasticfilesystem:ClientWrite",
+    ]
+    assert statement["Resource"] == getatt("ModelFileSystem", "Arn")
+    assert statement["Condition"] == {
+        "StringEquals": {"elasticfilesystem:AccessPointArn": getatt("ModelAccessPoint", "Arn")}
+    }
+    # The services start once the mount targets exist.
+    for service in ("AiService", "AiWorkerService"):
+        assert {"ModelMountTargetA", "ModelMountTargetB"} <= set(resources[service]["DependsOn"])
 
 
 # --- C28, C29: alarms ----------------------------------------------------------------------

@@ -13,22 +13,41 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
 
-from tests.deploy.conftest import PYTHON_IMAGES, ROOT, Stage, entrypoint_template_vars, tool
+from tests.deploy.conftest import (
+    PYTHON_IMAGES,
+    ROOT,
+    Stage,
+    core_internal_calls,
+    entrypoint_template_vars,
+    tool,
+)
 
 COMPOSE_FILE = ROOT / "docker-compose.prod.yml"
 ENV_EXAMPLE = ROOT / ".env.prod.example"
 
-LONG_RUNNING = {"web", "relay", "ai", "realtime", "nginx", "postgres", "redis"}
-ONE_OFF = {"migrate", "collectstatic"}
-CORE_IMAGE_USERS = {"web", "relay", "migrate", "collectstatic"}
-SECRETS = {"DJANGO_SECRET_KEY", "REALTIME_TOKEN_SECRET", "POSTGRES_PASSWORD", "REDIS_PASSWORD"}
+CORE_WORKERS = {"relay", "sla-scheduler", "webhook-worker"}
+LONG_RUNNING = {"web", *CORE_WORKERS, "ai", "ai-worker", "realtime", "nginx", "postgres", "redis"}
+ONE_OFF = {"migrate", "collectstatic", "ai-models-init"}
+CORE_IMAGE_USERS = {"web", *CORE_WORKERS, "migrate", "collectstatic"}
+AI_IMAGE_USERS = {"ai", "ai-worker", "ai-models-init"}
+# The services that call core's internal endpoints with the service credential.
+CORE_CALLERS = {"ai", "ai-worker", "realtime"}
+AI_MODEL_DIR = "/var/lib/helpdesk-ai/models"
+SECRETS = {
+    "DJANGO_SECRET_KEY",
+    "REALTIME_TOKEN_SECRET",
+    "HELPDESK_SERVICE_TOKEN",
+    "POSTGRES_PASSWORD",
+    "REDIS_PASSWORD",
+}
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|AUTH|_KEY$")
 # The variable that tags each image built here (so that each service is redeployed alone).
 TAG_VARIABLES = {
@@ -92,6 +111,7 @@ def dummy_environment() -> dict[str, str]:
         GATEWAY_IMAGE_TAG="gateway-1",
         DJANGO_SECRET_KEY="k" * 10 + "abcdefghij" * 5,
         REALTIME_TOKEN_SECRET="r" * 10 + "abcdefghij" * 3,
+        HELPDESK_SERVICE_TOKEN="s" * 10 + "abcdefghij" * 3,
         POSTGRES_PASSWORD="pg-pass-word",
         REDIS_PASSWORD="redis-pass-word",
         DJANGO_ALLOWED_HOSTS="helpdesk.example.com",
@@ -185,19 +205,49 @@ def test_c39_the_services(compose: dict[str, Any]) -> None:
     assert set(services(compose)) == LONG_RUNNING | ONE_OFF
 
 
-def test_c39_web_relay_and_the_one_off_steps_share_the_core_image(raw: dict[str, Any]) -> None:
+def test_c39_web_its_workers_and_the_one_off_steps_share_the_core_image(
+    raw: dict[str, Any],
+) -> None:
     images = {services(raw)[name]["image"] for name in CORE_IMAGE_USERS}
     assert len(images) == 1
     (image,) = images
     assert "${CORE_IMAGE_TAG:?" in image
     assert services(raw)["relay"]["command"] == ["python", "manage.py", "run_outbox_relay"]
+    assert services(raw)["sla-scheduler"]["command"] == [
+        "python",
+        "manage.py",
+        "run_sla_scheduler",
+    ]
+    assert services(raw)["webhook-worker"]["command"] == [
+        "python",
+        "manage.py",
+        "run_webhook_worker",
+    ]
+
+
+def test_c39_the_ai_service_and_its_worker_share_the_ai_image(
+    raw: dict[str, Any], dockerfiles: dict[str, list[Stage]]
+) -> None:
+    images = {services(raw)[name]["image"] for name in AI_IMAGE_USERS}
+    assert len(images) == 1
+    (image,) = images
+    assert "${AI_IMAGE_TAG:?" in image
+    assert "command" not in services(raw)["ai"], "ai runs the image's CMD (uvicorn)"
+    assert services(raw)["ai-worker"]["command"] == ["python", "-m", "app.worker"]
+    # `python -m app.worker` from the image's WORKDIR finds the worker package.
+    runtime = dockerfiles["ai"][-1]
+    workdir = runtime.last("WORKDIR").args
+    copies = [copy.args.split() for copy in runtime.all("COPY")]
+    assert ["services/ai-fastapi/app/", "app/"] in copies
+    assert workdir == "/app"
+    assert (ROOT / "services/ai-fastapi/app/worker/__main__.py").is_file()
 
 
 def test_c39_c54_each_built_image_has_its_own_tag_variable(
     raw: dict[str, Any], compose: dict[str, Any]
 ) -> None:
     built = {name for name, service in services(raw).items() if "build" in service}
-    assert built == CORE_IMAGE_USERS | {"ai", "realtime", "nginx"}
+    assert built == CORE_IMAGE_USERS | AI_IMAGE_USERS | {"realtime", "nginx"}
     for name, variable in TAG_VARIABLES.items():
         image = services(raw)[name]["image"]
         assert re.search(rf":\$\{{{variable}:\?[^}}]*\}}$", image), image
@@ -259,8 +309,10 @@ def memory_bytes(value: str) -> int:
     return int(match.group(1)) * unit
 
 
-def test_c50_the_three_services_get_two_cpus_and_4_gb(compose: dict[str, Any]) -> None:
-    for name in ("web", "ai", "realtime"):
+def test_c50_the_three_services_and_the_new_workers_get_two_cpus_and_4_gb(
+    compose: dict[str, Any],
+) -> None:
+    for name in ("web", "ai", "realtime", "sla-scheduler", "webhook-worker", "ai-worker"):
         assert float(limits(services(compose)[name])["cpus"]) == 2.0, name
         assert memory_bytes(str(limits(services(compose)[name])["memory"])) == 4 * 1024**3, name
 
@@ -271,11 +323,37 @@ def test_c39_every_long_running_service_is_limited(compose: dict[str, Any]) -> N
 
 
 def test_c39_our_images_run_without_privileges(compose: dict[str, Any]) -> None:
-    for name in CORE_IMAGE_USERS | {"ai", "realtime", "nginx"}:
+    for name in CORE_IMAGE_USERS | AI_IMAGE_USERS | {"realtime", "nginx"}:
         service = services(compose)[name]
         assert service["cap_drop"] == ["ALL"], name
         assert "no-new-privileges:true" in service["security_opt"], name
-        assert "user" not in service, f"{name}: the image's own non-root USER applies"
+        if name != "ai-models-init":
+            assert "user" not in service, f"{name}: the image's own non-root USER applies"
+            assert "cap_add" not in service, name
+
+
+def test_c39_the_model_volume_is_made_writable_by_a_one_off_with_one_capability(
+    compose: dict[str, Any],
+) -> None:
+    """A new named volume is root-owned when the image has no folder at its path (the ai image
+    has none); the one exception to "never root" does exactly one chown and nothing else."""
+    init = services(compose)["ai-models-init"]
+    assert init["user"] == "0:0"
+    assert init["cap_add"] == ["CHOWN"]
+    assert init["network_mode"] == "none"
+    assert init["volumes"] == [f"ai-models:{AI_MODEL_DIR}"]
+    assert init["command"] == [
+        "python",
+        "-c",
+        f"import os; os.chown('{AI_MODEL_DIR}', 10001, 10001)",
+    ]
+    # 10001 is the ai image's user.
+    user = PYTHON_IMAGES["ai"][0].read_text()
+    assert re.search(r"^USER 10001:10001$", user, re.M)
+    for name in ("ai", "ai-worker"):
+        assert services(compose)[name]["depends_on"]["ai-models-init"] == {
+            "condition": "service_completed_successfully"
+        }
 
 
 def test_c25_the_relays_health_check_reports_a_stuck_outbox(
@@ -334,15 +412,172 @@ print(results)
     assert result.stdout.strip().splitlines()[-1] == "[0, 1, 0]"
 
 
+def test_c25_the_sla_schedulers_health_check_reports_an_unannounced_alert(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    """The scheduler's probe, as the relay's: on a fresh SQLite database, healthy; not with an
+    SLA alert due for three hours; healthy again once the real scheduler has announced it."""
+    command = services(compose)["sla-scheduler"]["healthcheck"]["test"]
+    assert command[:3] == ["CMD", "python", "-c"]
+    driver = f"""
+import datetime
+import django
+django.setup()
+from django.core.management import call_command
+from django.db import transaction
+from django.utils import timezone
+from helpdesk.accounts.models import Organization, Role, User
+from helpdesk.outbox.models import OutboxEvent
+from helpdesk.sla.policies import sla_policy_create
+from helpdesk.sla.services import sla_ticket_opened
+from helpdesk.tickets.models import Ticket
+
+def probe():
+    try:
+        exec({command[3]!r}, {{}})
+    except SystemExit as exit:
+        return int(exit.code or 0)
+    return 0
+
+call_command("migrate", interactive=False, verbosity=0)
+results = [probe()]
+org = Organization.objects.create(slug="probe", name="Probe")
+sla_policy_create(
+    organization=org, priority="urgent", first_response_minutes=30, resolution_minutes=120
+)
+customer = User.objects.create_user(
+    "customer@probe.example", "correct horse battery staple", organization=org,
+    role=Role.CUSTOMER, full_name="Customer",
+)
+opened = timezone.now() - datetime.timedelta(hours=3)
+with transaction.atomic():
+    ticket = Ticket.objects.create(
+        organization=org, number=1, subject="Zip broken", description="It jams",
+        priority="urgent", requester=customer, created_at=opened, updated_at=opened,
+    )
+    sla_ticket_opened(ticket=ticket, at=opened)
+results.append(probe())
+call_command("run_sla_scheduler", "--once", verbosity=0)
+results.append(probe())
+results.append(OutboxEvent.objects.filter(event_type="sla.breached").count())
+print(results)
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
+    env.update(
+        ENVIRONMENT="local",
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_SECRET_KEY="sla-probe-test-" + "abcdefghij" * 5,
+        REALTIME_TOKEN_SECRET="sla-probe-test-" + "x" * 32,
+        SQLITE_PATH=str(tmp_path / "core.sqlite3"),
+        REDIS_URL="redis://127.0.0.1:9/0",  # the ticket-list cache is best effort
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", driver],
+        cwd=ROOT / "services/core-django",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Healthy when empty; not with breaches due hours ago; healthy once both are announced.
+    assert result.stdout.strip().splitlines()[-1] == "[0, 1, 0, 2]"
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A redis-server of the test's own (the probes use XRANGE with exclusive ranges: 6.2+)."""
+    from tools.stack import RedisServer, free_port, redis_server_binary
+
+    if redis_server_binary() is None:
+        pytest.skip("no redis-server binary")
+    server = RedisServer(free_port(), tmp_path / "redis")
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("name", "group"), [("webhook-worker", "webhooks"), ("ai-worker", "ai-triage")]
+)
+def test_c25_the_stream_consumers_health_checks_report_a_group_left_behind(
+    compose: dict[str, Any], redis_url: str, name: str, group: str
+) -> None:
+    """Each consumer's probe against a real Redis: unhealthy without its group; healthy when the
+    group has read and acknowledged everything; unhealthy with an entry published three minutes
+    ago and not read, or read and not acknowledged; healthy again once it is acknowledged."""
+    import redis
+
+    command = services(compose)[name]["healthcheck"]["test"]
+    assert command[:3] == ["CMD", "python", "-c"]
+    assert command[4] == group
+    stream = "probe:events"
+    env = {**os.environ, "REDIS_URL": redis_url, "EVENTS_STREAM": stream}
+
+    def probe() -> int:
+        return subprocess.run(
+            [sys.executable, "-c", command[3], group],
+            env=env,
+            capture_output=True,
+            check=False,
+            timeout=30,
+        ).returncode
+
+    client = redis.Redis.from_url(redis_url)
+    assert probe() != 0  # no stream, no group: the worker never started
+    client.xgroup_create(stream, group, id="$", mkstream=True)
+    client.xgroup_create(stream, "someone-else", id="0")
+    assert probe() == 0  # nothing to do
+    seconds, _ = cast(tuple[int, int], client.time())
+    old_id = f"{(seconds - 180) * 1000}-0"
+    client.xadd(stream, {"event": "{}"}, id=old_id)
+    assert probe() != 0  # published three minutes ago, not read yet
+    entries = cast(list[Any], client.xreadgroup(group, "worker-1", {stream: ">"}, count=10))
+    assert [entry_id.decode() for entry_id, _ in entries[0][1]] == [old_id]
+    assert probe() != 0  # read, but not acknowledged for three minutes (a worker stuck on it)
+    client.xack(stream, group, old_id)
+    assert probe() == 0  # another group's backlog is not this one's
+    client.xadd(stream, {"event": "{}"})
+    assert probe() == 0  # just published: a consumer has two minutes to take it
+
+
+def test_c39_ai_and_realtime_call_core_with_the_service_credential(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    """One credential for the four of them, and core answers ai and realtime at their CORE_URL
+    with its production settings: its own name allowed, no redirect to HTTPS (they call over
+    plain HTTP inside the network; the gateway redirects the outside)."""
+    web = services(compose)["web"]["environment"]
+    token = web["HELPDESK_SERVICE_TOKEN"]
+    assert len(token) >= 32
+    for name in CORE_CALLERS:
+        environment = services(compose)[name]["environment"]
+        assert environment["HELPDESK_SERVICE_TOKEN"] == token, name
+        assert environment["CORE_URL"] == "http://web:8000", name
+    assert web["DJANGO_ALLOWED_HOSTS"].split(",")[0] == "helpdesk.example.com"  # health check
+    answers = core_internal_calls(web, "http://web:8000", token, tmp_path)
+    # 400: the call reached the endpoint, authenticated (an empty body is not a valid request).
+    assert {tuple(a) for a in answers.values()} == {(400, "validation_error", None)}, answers
+    wrong = core_internal_calls(web, "http://web:8000", "x" * 48, tmp_path)
+    assert {a[0] for a in wrong.values()} == {401}
+    # Without DJANGO_SECURE_SSL_REDIRECT=0, every call would be a 301 the callers cannot follow.
+    default = {k: v for k, v in web.items() if k != "DJANGO_SECURE_SSL_REDIRECT"}
+    redirected = core_internal_calls(default, "http://web:8000", token, tmp_path)
+    assert {a[0] for a in redirected.values()} == {301}
+
+
 # --- Migrations: a step of their own (C52) --------------------------------------------------
 
 
-def test_c52_migrate_is_a_one_off_step_that_web_and_the_relay_wait_for(
+def test_c52_migrate_is_a_one_off_step_that_web_and_the_workers_wait_for(
     compose: dict[str, Any],
 ) -> None:
     migrate = services(compose)["migrate"]
     assert migrate["command"] == ["python", "manage.py", "migrate", "--noinput"]
-    for name in ("web", "relay"):
+    for name in ("web", *CORE_WORKERS):
         depends = services(compose)[name]["depends_on"]
         assert depends["migrate"] == {"condition": "service_completed_successfully"}, name
     assert services(compose)["web"]["depends_on"]["collectstatic"] == {
@@ -367,7 +602,13 @@ def test_c52_nothing_but_migrate_migrates(
 
 
 def test_c39_named_volumes_keep_the_data(compose: dict[str, Any]) -> None:
-    assert set(compose["volumes"]) == {"postgres-data", "redis-data", "static", "media"}
+    assert set(compose["volumes"]) == {
+        "postgres-data",
+        "redis-data",
+        "static",
+        "media",
+        "ai-models",
+    }
     mounts = {name: service.get("volumes", []) for name, service in services(compose).items()}
     assert "postgres-data:/var/lib/postgresql/data" in mounts["postgres"]
     assert "redis-data:/data" in mounts["redis"]
@@ -375,6 +616,10 @@ def test_c39_named_volumes_keep_the_data(compose: dict[str, Any]) -> None:
     assert "static:/app/staticfiles" in mounts["collectstatic"]
     assert "media:/app/media" in mounts["web"]
     assert "--appendonly" in services(compose)["redis"]["command"]
+    # The model files: one volume, at AI_MODEL_DIR, in the API and the worker that writes them.
+    for name in ("ai", "ai-worker"):
+        assert mounts[name] == [f"ai-models:{AI_MODEL_DIR}"], name
+        assert services(compose)[name]["environment"]["AI_MODEL_DIR"] == AI_MODEL_DIR, name
 
 
 # --- Configuration and secrets ------------------------------------------------------------
@@ -411,7 +656,7 @@ def test_c51_a_missing_secret_stops_compose() -> None:
 def test_c39_the_services_run_in_production_against_the_compose_databases(
     compose: dict[str, Any],
 ) -> None:
-    python_services = CORE_IMAGE_USERS | {"ai", "realtime"}
+    python_services = CORE_IMAGE_USERS | {"ai", "ai-worker", "realtime"}
     for name in python_services:
         assert services(compose)[name]["environment"]["ENVIRONMENT"] == "production", name
     for name in CORE_IMAGE_USERS:
@@ -424,7 +669,7 @@ def test_c39_the_services_run_in_production_against_the_compose_databases(
         )
         assert url.password == "pg-pass-word"
         assert parse_qs(url.query)["sslmode"] == ["require"]  # seed C01
-    for name in CORE_IMAGE_USERS | {"ai", "realtime"}:
+    for name in python_services:
         url = urlsplit(services(compose)[name]["environment"]["REDIS_URL"])
         assert (url.hostname, url.port, url.password) == ("redis", 6379, "redis-pass-word")
     redis = services(compose)["redis"]["command"]
