@@ -13,7 +13,7 @@ SERVICES := services/core-django services/ai-fastapi services/realtime
 # on SQLite, the embedded default of `make run`.
 TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/helpdesk)
 
-.PHONY: help install run test lint fmt typecheck unit integration deploy-check bench readiness clean system-packages
+.PHONY: help install run test lint fmt typecheck unit integration browser deploy-check bench readiness clean system-packages frontend
 
 help: ## List every target
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -30,11 +30,16 @@ system-packages: ## Install nginx with apt-get when it is missing (needs root)
 
 run: install ## Run the whole platform in the foreground with demo data (Ctrl-C stops it)
 	@tools/ensure_system_packages.sh || true
+	@services/core-django/frontend/build.sh
 	@$(BIN)/python -m tools.run
+
+frontend: ## Build the dashboard's script bundle (npm ci from the lockfile, then esbuild)
+	@services/core-django/frontend/build.sh
 
 test: install ## Lint, type-check, unit tests of every service, then the integration tests
 	@tools/ensure_system_packages.sh --required
-	@$(MAKE) --no-print-directory --keep-going lint typecheck unit integration deploy-check
+	@services/core-django/frontend/build.sh
+	@$(MAKE) --no-print-directory --keep-going lint typecheck unit integration browser deploy-check
 
 lint: install ## ruff: lint and format check
 	$(BIN)/ruff check .
@@ -50,7 +55,7 @@ typecheck: install ## mypy (strict) on every package and service, each on its ow
 	cd services/core-django && ../../$(BIN)/mypy --config-file mypy.ini config helpdesk tests
 	cd services/ai-fastapi && ../../$(BIN)/mypy --config-file ../../pyproject.toml app tests
 	cd services/realtime && ../../$(BIN)/mypy --config-file ../../pyproject.toml app tests
-	$(BIN)/mypy --config-file pyproject.toml tools tests/integration tests/deploy bench
+	$(BIN)/mypy --config-file pyproject.toml tools tests/integration tests/browser tests/deploy bench
 
 unit: install ## Unit tests of shared/, the kit and each service
 	cd shared && ../$(BIN)/pytest -q
@@ -63,12 +68,22 @@ unit: install ## Unit tests of shared/, the kit and each service
 integration: install ## The real processes together: PostgreSQL, Redis, nginx, core, relay, ai, realtime
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -q tests/integration
 
+browser: install ## Browser tests: Playwright driving Debian's chromium through the real gateway
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -q tests/browser
+
 deploy-check: install ## Deployment files: compose schema, hadolint, cfn-lint, checkov, Dockerfile build steps
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -q tests/deploy
 
-bench: install ## Benchmarks (separate from tests): event delay from ticket POST to socket
+# One benchmark at a time on the machine (flock): they share its cores with nothing else.
+BENCH := DATABASE_URL=$(TEST_DATABASE_URL) flock /tmp/helpdesk-bench.lock $(BIN)/python -m
+bench: install ## Benchmarks (never tests): core API, AI, realtime fan-out, event delay, dashboard
 	@tools/ensure_system_packages.sh --required
-	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m bench.event_latency
+	@services/core-django/frontend/build.sh
+	$(BENCH) bench.core_api
+	$(BENCH) bench.ai_classify
+	$(BENCH) bench.realtime_fanout
+	$(BENCH) bench.event_latency
+	$(BENCH) bench.dashboard_render
 
 readiness: install ## Run every check behind the seed's claims and write readiness-report.md
 	@tools/ensure_system_packages.sh --required
