@@ -135,6 +135,7 @@ CASES = [
     Case("view-detail", "DELETE", "/api/v1/views/{view}", everyone(204)),
     Case("tag-list", "GET", "/api/v1/tags/", staff(200), cross_tenant=False),
     Case("dashboard-counters", "GET", "/api/v1/dashboard/counters", staff(200), cross_tenant=False),
+    Case("reports-overview", "GET", "/api/v1/reports/overview", staff(200), cross_tenant=False),
     Case(
         "triage-corrections", "GET", "/api/v1/triage/corrections", admins(200), cross_tenant=False
     ),
