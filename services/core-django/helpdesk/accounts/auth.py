@@ -1,11 +1,27 @@
 """Bearer API tokens (personal tokens and bot keys), hashed at rest by django-rest-knox."""
 
+import hashlib
+import time
 from typing import Any
 
+import redis
 from django.http import HttpRequest
 from django.utils import timezone
 from knox.auth import TokenAuthentication
 from rest_framework import exceptions
+
+from helpdesk.accounts.models import ApiTokenInfo
+from helpdesk.common.redis import get_redis
+from helpdesk_shared.tokens import API_TOKEN_CACHE_SECONDS, api_token_key
+
+# Tokens this worker verified lately: sha256(header) -> (until, user, token, info). Verifying
+# costs two queries (knox's token and user, and the scopes) that were most of a cached list's
+# time. A verification is reused only while the token's record is still in Redis (revocation
+# deletes it, so it holds at once in every worker) and for API_TOKEN_CACHE_SECONDS at most (a
+# deactivated user, or changed scopes, within that bound, as in the services that read the
+# records). Without Redis every request is verified in the database.
+_VERIFIED: dict[bytes, tuple[float, Any, Any, ApiTokenInfo | None]] = {}
+_VERIFIED_MAX = 10_000
 
 
 class BearerTokenAuthentication(TokenAuthentication):  # type: ignore[misc]
@@ -16,9 +32,21 @@ class BearerTokenAuthentication(TokenAuthentication):  # type: ignore[misc]
     """
 
     def authenticate(self, request: HttpRequest) -> tuple[Any, Any] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        key = hashlib.sha256(header.encode()).digest()
+        now = time.monotonic()
+        hit = _VERIFIED.get(key) if header else None
+        if hit is not None and hit[0] > now and _still_published(header):
+            request._token_info = hit[3]  # type: ignore[attr-defined]  # for token_scopes
+            return hit[1], hit[2]
         result = super().authenticate(request)
         if result is not None and result[0].organization_id is None:
             raise exceptions.AuthenticationFailed("This account belongs to no organization.")
+        if result is not None:
+            info = ApiTokenInfo.objects.filter(token_id=result[1].digest).first()
+            if len(_VERIFIED) >= _VERIFIED_MAX:
+                _VERIFIED.clear()
+            _VERIFIED[key] = (now + API_TOKEN_CACHE_SECONDS, result[0], result[1], info)
         return result  # type: ignore[no-any-return]
 
     def _cleanup_token(self, auth_token: Any) -> bool:
@@ -30,4 +58,12 @@ class BearerTokenAuthentication(TokenAuthentication):  # type: ignore[misc]
         if auth_token.expiry is not None and auth_token.expiry < timezone.now():
             auth_token.delete()
             return True
+        return False
+
+
+def _still_published(header: str) -> bool:
+    token = header.split(" ", 1)[1].strip() if " " in header else ""
+    try:
+        return bool(token) and bool(get_redis().exists(api_token_key(token)))
+    except redis.RedisError:
         return False

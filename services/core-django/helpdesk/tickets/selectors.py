@@ -188,7 +188,7 @@ def ticket_detail(*, user: User, number: int) -> Ticket:
         comments = comments.filter(public=True)
     return (
         ticket_list_visible(user=user)
-        .select_related("requester", "assignee", "queue", "merged_into")
+        .select_related("requester", "assignee", "queue", "merged_into", "sla")
         .prefetch_related(
             Prefetch(
                 "comments",

@@ -31,8 +31,11 @@ def sla_brief(ticket: Ticket) -> dict[str, Any]:
     from helpdesk.sla.models import TicketSla
     from helpdesk.sla.selectors import sla_state
 
-    row = TicketSla.objects.filter(ticket=ticket).values("next_breach_at").first()
+    try:  # select_related("sla") by ticket_detail: no query
+        sla: TicketSla | None = ticket.sla
+    except TicketSla.DoesNotExist:
+        sla = None
     return {
         "state": sla_state(ticket=ticket),
-        "next_breach_at": row["next_breach_at"] if row else None,
+        "next_breach_at": sla.next_breach_at if sla else None,
     }
