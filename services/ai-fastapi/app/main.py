@@ -89,7 +89,7 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
             settings.AI_CONFIDENCE_THRESHOLD,
             settings.AI_ACTIVATION_CACHE_SECONDS,
         )
-        limiter = RateLimiter(str(settings.REDIS_URL), settings.AI_KEY_PREFIX)
+        limiter = RateLimiter(redis, settings.AI_KEY_PREFIX)
         loading = asyncio.create_task(models.load_defaults())
         try:
             yield {

@@ -215,3 +215,30 @@ async def test_rate_limit_per_token_answers_429_with_retry_after(
     assert throttled.json()["code"] == "throttled"
     assert 1 <= int(throttled.header("retry-after") or 0) <= 60
     assert other_status == 200
+
+
+async def test_the_rate_limit_is_shared_by_replicas_and_by_limits(
+    settings: Settings, make_token: MakeToken, sync_redis: SyncRedis
+) -> None:
+    limited = settings.model_copy(update={"AI_RATE_LIMIT": "100/hour;3/minute"})
+    token = make_token()
+    replicas = [create_app(limited), create_app(limited)]
+    statuses = []
+    async with (
+        ASGIClient(replicas[0]).lifespan() as first,
+        ASGIClient(replicas[1]).lifespan() as second,
+    ):
+        await wait_for_models(first)
+        await wait_for_models(second)
+        for client in (first, second, first, second):
+            response = await client.request(
+                "POST", "/ai/v1/classify", headers=bearer(token), json_body=TICKET
+            )
+            statuses.append(response.status)
+        retry_after = int(response.header("retry-after") or 0)
+
+    assert statuses == [200, 200, 200, 429]
+    assert 1 <= retry_after <= 60  # the minute's window, not the hour's
+    counters = sorted(sync_redis.scan_iter(match=f"{settings.AI_KEY_PREFIX}ratelimit:*"))
+    assert len(counters) == 2
+    assert all(0 < int(sync_redis.ttl(key)) <= 3600 for key in counters)  # type: ignore[arg-type]

@@ -1,8 +1,16 @@
-"""Dependencies the routes declare: what the lifespan made, read from the request state."""
+"""Dependencies the routes declare: what the lifespan made, read from the request state.
 
-from typing import Annotated, cast
+All ``async def``: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop per
+dependency per request for what is an attribute read. ``classifier_principal`` and
+``read_json`` are also called directly by ``POST /ai/v1/classify``, which takes the ``Request``
+alone: see ``app.api.classify``.
+"""
+
+from typing import Annotated, TypeVar, cast
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from app.auth import ORGANIZATION_HEADER, Principal, TokenVerifier, require
@@ -13,25 +21,27 @@ from app.ml.serving import Models
 from app.ml.store import ArtifactStore
 from app.ratelimit import RateLimiter, parse
 
+M = TypeVar("M", bound=BaseModel)
 
-def get_redis(request: Request) -> Redis:
+
+async def get_redis(request: Request) -> Redis:
     """The process's one Redis client (its pool is bounded by ``REDIS_POOL_SIZE``)."""
     return cast(Redis, request.state.redis)
 
 
-def get_models(request: Request) -> Models:
+async def get_models(request: Request) -> Models:
     return cast(Models, request.state.models)
 
 
-def get_registry(request: Request) -> Registry:
+async def get_registry(request: Request) -> Registry:
     return cast(Registry, request.state.registry)
 
 
-def get_store(request: Request) -> ArtifactStore:
+async def get_store(request: Request) -> ArtifactStore:
     return cast(ArtifactStore, request.state.store)
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return cast(Settings, request.state.settings)
 
 
@@ -80,6 +90,27 @@ async def training_principal(request: Request) -> Principal:
     )
     require(principal, "ai:train")
     return principal
+
+
+async def read_json(request: Request, model: type[M]) -> M:
+    """The body validated as ``model``, with the errors FastAPI would give for a body parameter.
+
+    Not JSON (or not UTF-8): 400 ``parse_error``; JSON that does not fit: 422 with the fields.
+    """
+    raw = await request.body()
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        for error in errors:
+            if error["type"] == "json_invalid":
+                reason = error.get("ctx", {}).get("error", "invalid JSON")
+                raise ApiError(
+                    400, "parse_error", f"The request body is not valid JSON: {reason}."
+                ) from None
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in errors]
+        ) from None
 
 
 ClassifierDep = Annotated[Principal, Depends(classifier_principal)]

@@ -10,6 +10,8 @@ from functools import lru_cache
 
 from py3langid.langid import MODEL_FILE, LanguageIdentifier  # type: ignore[import-untyped]
 
+# The opening of a text tells its language; reading 20,000 characters byte by byte would not.
+MAX_LANGUAGE_CHARS = 1000
 DEFAULT_LANGUAGES = "en,de,fr,es,pt,it,nl,sv,da,no,fi,pl,cs,ro,hu,el,ru,uk,tr,ar,he,ja,zh,ko,hi"
 
 
@@ -31,5 +33,5 @@ class LanguageModel:
         self.languages = tuple(languages)
 
     def rank(self, text: str, k: int = 3) -> list[tuple[str, float]]:
-        ranked = self._identifier.rank(text)[:k]
+        ranked = self._identifier.rank(text[:MAX_LANGUAGE_CHARS])[:k]
         return [(str(lang), round(float(p), 4)) for lang, p in ranked]

@@ -11,7 +11,6 @@ calibration error is honest; the model that ships is then refitted on every exam
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -32,13 +31,6 @@ SVM_C = 1.0
 CROSS_VALIDATE_BELOW = 3000
 FOLDS = 5
 SEED = 20240501
-
-
-@dataclass
-class Scored:
-    label: str
-    confidence: float
-    alternatives: list[tuple[str, float]]
 
 
 class LinearTextModel:
@@ -77,19 +69,22 @@ class LinearTextModel:
     def probabilities(self, texts: list[str]) -> npt.NDArray[np.float64]:
         return softmax(self.scores(texts), self.temperature)
 
-    def probabilities_one(self, text: str) -> npt.NDArray[np.float64]:
+    def scores_one(self, text: str) -> npt.NDArray[np.float32]:
+        """One text's scores (before the temperature and the softmax), by the fast path."""
         idx, values = self.featurizer.sparse_row(text)
-        return self.probabilities_row(idx, values)
+        return self.scores_row(idx, values)
 
-    def probabilities_row(self, idx: IntArray, values: FloatArray) -> npt.NDArray[np.float64]:
-        scores = values @ self.weights[idx] + self.intercept
-        row: npt.NDArray[np.float64] = softmax(scores[np.newaxis, :], self.temperature)[0]
+    def scores_row(self, idx: IntArray, values: FloatArray) -> npt.NDArray[np.float32]:
+        if len(idx) == 0:
+            return self.intercept.copy()
+        row: npt.NDArray[np.float32] = values @ self.weights[idx]
+        row += self.intercept
         return row
 
-    def top(self, probabilities: npt.NDArray[np.float64], k: int = 3) -> Scored:
-        order = np.argsort(-probabilities)[:k]
-        ranked = [(self.labels[i], round(float(probabilities[i]), 4)) for i in order]
-        return Scored(ranked[0][0], ranked[0][1], ranked[1:])
+    def probabilities_one(self, text: str) -> npt.NDArray[np.float64]:
+        scores = self.scores_one(text)[np.newaxis, :]
+        row: npt.NDArray[np.float64] = softmax(scores, self.temperature)[0]
+        return row
 
 
 def softmax(scores: npt.NDArray[np.float32], temperature: float) -> npt.NDArray[np.float64]:

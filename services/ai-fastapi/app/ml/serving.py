@@ -7,6 +7,7 @@ every replica within that, without a restart.
 """
 
 import asyncio
+import gc
 import hashlib
 import pickle
 import time
@@ -57,6 +58,10 @@ class Models:
             return
         self.bundle = bundle
         self.classifier = Classifier(bundle, language, self.threshold)
+        # What is loaded now lives as long as the process: out of the collector's sight, so that
+        # a full collection does not walk the models' vocabularies in the middle of a request.
+        gc.collect()
+        gc.freeze()
 
     def ready(self) -> Classifier:
         if self.classifier is None:
