@@ -7,12 +7,15 @@ pending for the next start), then the process exits.
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import signal
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from app.config import Settings
 from app.ml.classifier import CategoryModel, Classifier
@@ -26,6 +29,24 @@ from app.worker.triage import TriageConsumer, http_poster
 from helpdesk_kit.logging import configure_logging
 
 log = structlog.stdlib.get_logger("app.worker")
+
+BACKOFF_MAX_SECONDS = 10.0
+
+
+async def resilient(name: str, start: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
+    """Run a loop until ``stop``; when Redis (or the network) fails under it, wait and start
+    it again instead of dying: entries not yet acknowledged stay pending and are taken up
+    again, so an outage delays triage and training but loses nothing."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            await start()
+            return
+        except (RedisError, OSError) as exc:
+            log.warning("worker_loop_failed", loop=name, error=repr(exc), retry_in=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, BACKOFF_MAX_SECONDS)
 
 
 async def serve(settings: Settings, only: str | None) -> None:
@@ -46,7 +67,13 @@ async def serve(settings: Settings, only: str | None) -> None:
     )
     try:
         if only in (None, "training"):
-            tasks.append(asyncio.create_task(training_loop(redis, settings, executor, stop)))
+            tasks.append(
+                asyncio.create_task(
+                    resilient(
+                        "training", lambda: training_loop(redis, settings, executor, stop), stop
+                    )
+                )
+            )
         if only in (None, "triage"):
             store = LocalArtifactStore(settings.AI_MODEL_DIR)
             registry = Registry(redis, settings.AI_KEY_PREFIX)
@@ -66,7 +93,7 @@ async def serve(settings: Settings, only: str | None) -> None:
                     return None
 
             consumer = TriageConsumer(redis, settings, classifier, model_for, http_poster(settings))
-            tasks.append(asyncio.create_task(consumer.run(stop)))
+            tasks.append(asyncio.create_task(resilient("triage", lambda: consumer.run(stop), stop)))
         log.info("ai_worker_started", tasks=only or "triage+training")
         stopped = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([*tasks, stopped], return_when=asyncio.FIRST_COMPLETED)
