@@ -117,7 +117,8 @@ async def test_the_js_client_receives_events_and_replays_after_a_reconnect(
         got = [(await again.event("ticket.created"))["ticket_id"] for _ in missed]
         assert got == missed
         ready = await again.event("ready")
-        assert ready["replayed"] == len(missed)
+        # The missed tickets, and whatever else happened meanwhile (the AI's triage updates).
+        assert ready["replayed"] >= len(missed)
 
 
 async def test_the_js_client_is_refused_with_a_reason(
