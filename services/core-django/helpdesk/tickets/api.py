@@ -2,6 +2,7 @@
 
 import mimetypes
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -115,6 +116,24 @@ def _stale(ticket: Ticket, user: User) -> Response:
     body["current"] = TicketSerializer(current, context={"user": user}).data
     return Response(
         body, status=status.HTTP_412_PRECONDITION_FAILED, headers={"ETag": etag(ticket)}
+    )
+
+
+def _written(user: User, write: Callable[[], Ticket]) -> Response:
+    """Run a write to a ticket and answer with the ticket as it now is (and its ETag); a stale
+    If-Match is a 412 with the current ticket, a refused transition a 400 naming the allowed
+    ones, a closed ticket a 409."""
+    try:
+        ticket = write()
+    except StaleTicketError as stale:
+        return _stale(stale.ticket, user)
+    except InvalidTransitionError as exc:
+        raise ValidationError({"status": [str(exc)]}) from exc
+    except TicketClosedError as exc:
+        raise Conflict(str(exc)) from exc
+    ticket = ticket_detail(user=user, number=ticket.number)
+    return Response(
+        TicketSerializer(ticket, context={"user": user}).data, headers={"ETag": etag(ticket)}
     )
 
 
@@ -266,22 +285,12 @@ class TicketDetailApi(APIView):
         require_staff(user, "change a ticket's fields")
         serializer = TicketUpdateSerializer(data=request.data, context={"user": user})
         serializer.is_valid(raise_exception=True)
-        try:
-            ticket = ticket_update(
-                ticket_id=ticket.pk,
-                actor=user,
-                changes=serializer.validated_data,
-                expected_version=expected_version(request),
-            )
-        except StaleTicketError as stale:
-            return _stale(stale.ticket, user)
-        except InvalidTransitionError as exc:
-            raise ValidationError({"status": [str(exc)]}) from exc
-        except TicketClosedError as exc:
-            raise Conflict(str(exc)) from exc
-        ticket = ticket_detail(user=user, number=ticket.number)
-        return Response(
-            TicketSerializer(ticket, context={"user": user}).data, headers={"ETag": etag(ticket)}
+        changes, version = serializer.validated_data, expected_version(request)
+        return _written(
+            user,
+            lambda: ticket_update(
+                ticket_id=ticket.pk, actor=user, changes=changes, expected_version=version
+            ),
         )
 
 
@@ -550,19 +559,12 @@ class TicketMacroApplyApi(APIView):
         ticket = _ticket(request, number)
         require_agent(user, "apply macros")
         macro = get_object_or_404(Macro, pk=macro_id, organization_id=user.organization_id)
-        try:
-            ticket, _comment = macro_apply(
-                macro=macro, ticket=ticket, agent=user, expected_version=expected_version(request)
-            )
-        except StaleTicketError as stale:
-            return _stale(stale.ticket, user)
-        except InvalidTransitionError as exc:
-            raise ValidationError({"status": [str(exc)]}) from exc
-        except TicketClosedError as exc:
-            raise Conflict(str(exc)) from exc
-        ticket = ticket_detail(user=user, number=ticket.number)
-        return Response(
-            TicketSerializer(ticket, context={"user": user}).data, headers={"ETag": etag(ticket)}
+        version = expected_version(request)
+        return _written(
+            user,
+            lambda: macro_apply(macro=macro, ticket=ticket, agent=user, expected_version=version)[
+                0
+            ],
         )
 
 
