@@ -2,6 +2,7 @@
 
 import hashlib
 import time
+from datetime import timedelta
 from typing import Any
 
 import redis
@@ -44,6 +45,8 @@ class BearerTokenAuthentication(TokenAuthentication):  # type: ignore[misc]
             raise exceptions.AuthenticationFailed("This account belongs to no organization.")
         if result is not None:
             info = ApiTokenInfo.objects.filter(token_id=result[1].digest).first()
+            _record_use(info)
+            request._token_info = info  # type: ignore[attr-defined]  # for token_scopes
             if len(_VERIFIED) >= _VERIFIED_MAX:
                 _VERIFIED.clear()
             _VERIFIED[key] = (now + API_TOKEN_CACHE_SECONDS, result[0], result[1], info)
@@ -59,6 +62,19 @@ class BearerTokenAuthentication(TokenAuthentication):  # type: ignore[misc]
             auth_token.delete()
             return True
         return False
+
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def _record_use(info: ApiTokenInfo | None) -> None:
+    """Keep the token's last-used time, to the minute (one UPDATE a minute at most)."""
+    if info is None:
+        return
+    now = timezone.now()
+    if info.last_used_at is None or now - info.last_used_at > LAST_USED_RESOLUTION:
+        ApiTokenInfo.objects.filter(pk=info.pk).update(last_used_at=now)
+        info.last_used_at = now
 
 
 def _still_published(header: str) -> bool:

@@ -4,18 +4,14 @@ Objects of another organization are never found (404), so a caller cannot learn 
 a role that may see an object but not change it gets 403.
 """
 
-from datetime import timedelta
 from typing import Any
 
-from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
 from helpdesk.accounts.models import ApiTokenInfo, Role, User
-
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def token_scopes(request: Request) -> list[str] | None:
@@ -24,16 +20,8 @@ def token_scopes(request: Request) -> list[str] | None:
     auth = request.auth
     if not isinstance(auth, AuthToken):
         return None
-    cached: ApiTokenInfo | None
-    if hasattr(request, "_token_info"):
-        cached = request._token_info
-    else:
-        cached = ApiTokenInfo.objects.filter(token_id=auth.digest).first()
-        request._token_info = cached  # type: ignore[attr-defined]
-        if cached is not None:
-            now = timezone.now()
-            if cached.last_used_at is None or now - cached.last_used_at > LAST_USED_RESOLUTION:
-                ApiTokenInfo.objects.filter(pk=cached.pk).update(last_used_at=now)
+    # Read (and its use recorded) by BearerTokenAuthentication, which set it.
+    cached: ApiTokenInfo | None = getattr(request, "_token_info", None)
     if cached is None or not cached.scopes:
         return None
     return list(cached.scopes)
