@@ -503,6 +503,7 @@ def queries(*, org_slug: str, token: str, number: int, paths: dict[str, str]) ->
         ("filtered", nothing, lambda: client.get(paths["filtered"])),
         ("filtered_uncached", bust, lambda: client.get(paths["filtered"])),
         ("detail", nothing, lambda: client.get(f"/api/v1/tickets/{number}/")),
+        ("detail_uncached", bust, lambda: client.get(f"/api/v1/tickets/{number}/")),
         (
             "create",
             nothing,

@@ -143,3 +143,15 @@ def test_annotations_are_there_in_value_rows(org: Organization, tickets: dict[st
     assert warning["sla_state"] == "warning"
     assert warning["sla_next_breach_at"] == berlin(2025, 1, 6, 14)
     assert by_pk[tickets["none_without_row"].pk]["sla_next_breach_at"] is None
+
+
+@pytest.mark.django_db
+def test_the_row_state_agrees_with_the_sql_state(
+    org: Organization, tickets: dict[str, Ticket]
+) -> None:
+    from helpdesk.sla.selectors import SLA_ROW_COLUMNS, sla_state_of_row
+
+    for now in (NOW, berlin(2025, 1, 6, 13, 59), berlin(2025, 1, 6, 14, 1), berlin(2025, 2, 1)):
+        rows = _all(org).values("pk", *SLA_ROW_COLUMNS, **sla_row_annotations(now=now))
+        for row in rows:
+            assert sla_state_of_row(row, now) == row["sla_state"], (row["pk"], now)

@@ -200,3 +200,84 @@ def test_a_customer_never_gets_the_agents_cached_list(org: Organization, agent: 
     )
     assert len(client_for(agent).get(URL).json()["results"]) == 1  # cached for agents
     assert client_for(customer).get(URL).json()["results"] == []
+
+
+def _page_hits() -> float:
+    from helpdesk.tickets.cache import LOOKUPS
+
+    return LOOKUPS.labels("ticket_detail", "hit")._value.get()  # type: ignore[no-any-return]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_c48_ticket_pages_are_served_from_the_cache_until_the_ticket_changes(
+    org: Organization, agent: User
+) -> None:
+    client = client_for(agent)
+    number = client.post(URL, {"subject": "page", "description": "d"}, format="json").json()[
+        "number"
+    ]
+    first = client.get(f"{URL}{number}/")
+    before = _page_hits()
+    second = client.get(f"{URL}{number}/")
+    assert _page_hits() == before + 1  # the second read came from the cache
+    assert second.content == first.content
+    assert second["ETag"] == first["ETag"]
+    assert second["Content-Type"] == "application/json"
+    # Another agent of the organization sees the same page (and the cached one).
+    assert client_for(make_user(org, Role.AGENT)).get(f"{URL}{number}/").content == first.content
+    reply = client.post(f"{URL}{number}/comments", {"body": "On it", "public": True}, format="json")
+    assert reply.status_code == 201, reply.content
+    changed = client.get(f"{URL}{number}/")
+    assert [c["body"] for c in changed.json()["comments"]] == ["On it"]
+    assert changed["ETag"] != first["ETag"]
+    # A stale If-Match is still refused after the cache served the page.
+    stale = client.patch(
+        f"{URL}{number}/", {"priority": "high"}, format="json", HTTP_IF_MATCH=first["ETag"]
+    )
+    assert stale.status_code == 412
+
+
+@pytest.mark.django_db(transaction=True)
+def test_customers_never_get_a_cached_ticket_page(org: Organization, agent: User) -> None:
+    alice, bob = make_user(org, Role.CUSTOMER), make_user(org, Role.CUSTOMER)
+    number = client_for(alice).post(URL, {"subject": "mine", "description": "d"}, format="json")
+    path = f"{URL}{number.json()['number']}/"
+    assert client_for(agent).get(path).json()["sla"] is not None  # cached for staff
+    before = _page_hits()
+    assert client_for(bob).get(path).status_code == 404  # not served from the staff entry
+    own = client_for(alice).get(path).json()
+    assert own["sla"] is None  # the customer's own view, not the agents'
+    assert _page_hits() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_ticket_page_lives_no_longer_than_its_sla_state(org: Organization, agent: User) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from helpdesk.sla.models import TicketSla
+    from helpdesk.tickets.sla_glue import seconds_until_sla_changes
+
+    client = client_for(agent)
+    number = client.post(URL, {"subject": "s", "description": "d"}, format="json").json()["number"]
+    ticket = Ticket.objects.select_related("sla").get(organization=org, number=number)
+    try:
+        sla = ticket.sla
+    except TicketSla.DoesNotExist:
+        assert seconds_until_sla_changes(ticket) == 86_400  # no clock: nothing changes by itself
+        sla = TicketSla.objects.create(
+            ticket=ticket, priority="normal", ticket_status="new", started_at=timezone.now()
+        )
+        ticket = Ticket.objects.select_related("sla").get(pk=ticket.pk)
+        sla = ticket.sla
+    now = timezone.now()
+    TicketSla.objects.filter(pk=sla.pk).update(
+        active=True,
+        first_response_warn_at=now + timedelta(seconds=12),
+        first_response_due_at=now + timedelta(minutes=5),
+        resolution_warn_at=now - timedelta(minutes=1),  # past: not what ends the entry
+        resolution_due_at=None,
+    )
+    ticket = Ticket.objects.select_related("sla").get(pk=ticket.pk)
+    assert 10 <= seconds_until_sla_changes(ticket) <= 12

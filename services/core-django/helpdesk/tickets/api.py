@@ -20,7 +20,6 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,6 +27,7 @@ from rest_framework.views import APIView
 from helpdesk.accounts.models import Role, User
 from helpdesk.common.pagination import OrderedCursorPagination
 from helpdesk.common.permissions import TicketScopes, require_admin, require_agent, require_staff
+from helpdesk.common.renderers import render_json
 from helpdesk.tickets import cache
 from helpdesk.tickets.models import Attachment, Channel, Macro, Queue, SavedView, Ticket
 from helpdesk.tickets.selectors import (
@@ -70,6 +70,7 @@ from helpdesk.tickets.services import (
     ticket_unlink,
     ticket_update,
 )
+from helpdesk.tickets.sla_glue import seconds_until_sla_changes
 from helpdesk_kit.errors import error_body
 from helpdesk_kit.request_id import current_request_id
 
@@ -194,8 +195,9 @@ class TicketListCreateApi(APIView):
             rows = rows.filter(sla__next_breach_at__isnull=False)
         paginator = OrderedCursorPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
-        response = paginator.get_paginated_response(ticket_rows_public(list(page or [])))
-        body = JSONRenderer().render(response.data)
+        # Copies: the paginator reads its cursor positions from the rows as fetched.
+        public = ticket_rows_public([dict(row) for row in page or []])
+        body = render_json(paginator.get_paginated_response(public).data)
         if key:
             cache.page_bytes_put(key, body)
         return HttpResponse(body, content_type="application/json")
@@ -264,15 +266,23 @@ class TicketDetailApi(APIView):
     permission_classes = TICKET_PERMISSIONS
 
     @extend_schema(responses=TicketSerializer, summary="One ticket with its conversation")
-    def get(self, request: Request, number: int) -> Response:
+    def get(self, request: Request, number: int) -> HttpResponse:
         user = _user(request)
+        key = cache.ticket_page_key(user=user, number=number)
+        cached = cache.ticket_page_get(key) if key else None
+        if cached is not None:
+            tag, body = cached
+            return HttpResponse(body, content_type="application/json", headers={"ETag": tag})
         try:
             ticket = ticket_detail(user=user, number=number)
         except Ticket.DoesNotExist:
             raise Http404 from None
-        return Response(
-            TicketSerializer(ticket, context={"user": user}).data, headers={"ETag": etag(ticket)}
-        )
+        body = render_json(TicketSerializer(ticket, context={"user": user}).data)
+        if key:
+            cache.ticket_page_put(
+                key, etag=etag(ticket), body=body, seconds=seconds_until_sla_changes(ticket)
+            )
+        return HttpResponse(body, content_type="application/json", headers={"ETag": etag(ticket)})
 
     @extend_schema(
         request=TicketUpdateSerializer,

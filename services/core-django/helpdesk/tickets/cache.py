@@ -1,9 +1,12 @@
-"""A short-lived cache of ticket list pages, the dashboard's most frequent read (seed C48).
+"""A short-lived cache of ticket list pages and ticket pages, the dashboard's most frequent
+reads (seed C48).
 
-Pages are stored in Redis under the organization's list version; every committed ticket write
+Pages are stored in Redis under the organization's version; every committed ticket write
 bumps that version (``ticket_lists_changed``), so a cached page is never served after a change
-it does not show. Customers get entries of their own (they see only their tickets). Without
-Redis the API simply reads the database.
+it does not show. Customers get list entries of their own (they see only their tickets) and no
+cached ticket pages. What changes with time alone (a ticket's SLA state) bounds an entry's life:
+a ticket page lives at most until its next SLA warning or due instant. Without Redis the API
+simply reads the database.
 """
 
 import hashlib
@@ -36,16 +39,51 @@ def _version_key(organization_id: int) -> str:
     return f"{_prefix()}:tickets:list-version:{organization_id}"
 
 
-def list_page_key(*, user: User, query: str) -> str | None:
-    """The key of this user's view of this page, at the current version; None without Redis."""
+def _versioned_key(user: User, kind: str, scope: str, rest: str) -> str | None:
     try:
         version = cast(bytes | None, get_redis().get(_version_key(user.organization_id or 0)))
     except redis.RedisError:
         return None
+    number = int(version) if version else 0
+    return f"{_prefix()}:tickets:{kind}:{user.organization_id}:{number}:{scope}:{rest}"
+
+
+def list_page_key(*, user: User, query: str) -> str | None:
+    """The key of this user's view of this page, at the current version; None without Redis."""
     scope = f"requester-{user.pk}" if user.role == Role.CUSTOMER else "all"
     digest = hashlib.sha256(query.encode()).hexdigest()[:32]
-    number = int(version) if version else 0
-    return f"{_prefix()}:tickets:list:{user.organization_id}:{number}:{scope}:{digest}"
+    return _versioned_key(user, "list", scope, digest)
+
+
+def ticket_page_key(*, user: User, number: int) -> str | None:
+    """The key of a ticket's page as staff see it (every agent, admin and bot of the
+    organization sees the same page), at the organization's current version; None for
+    customers (whose access is decided per ticket, by the database) and without Redis."""
+    if user.role == Role.CUSTOMER:
+        return None
+    return _versioned_key(user, "detail", "staff", str(number))
+
+
+def ticket_page_get(key: str) -> tuple[str, bytes] | None:
+    """A stored ticket page: its ETag and its body, as first answered."""
+    try:
+        raw = cast(bytes | None, get_redis().get(key))
+    except redis.RedisError:
+        raw = None
+    LOOKUPS.labels("ticket_detail", "hit" if raw else "miss").inc()
+    if not raw:
+        return None
+    tag, _, body = raw.partition(b"\n")
+    return tag.decode(), body
+
+
+def ticket_page_put(key: str, *, etag: str, body: bytes, seconds: int) -> None:
+    if seconds <= 0:
+        return
+    try:
+        get_redis().set(key, etag.encode() + b"\n" + body, ex=min(seconds, TTL_SECONDS))
+    except redis.RedisError as exc:
+        log.warning("cache.put_failed", error=str(exc))
 
 
 def list_page_get(key: str) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import F, Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from helpdesk.accounts.models import Role, User
 from helpdesk.tickets.models import (
@@ -60,7 +61,11 @@ class FilterError(ValueError):
 
 
 FILTERS = ("status", "priority", "queue", "assignee", "tag", "requester", "sla", "q", "sort")
-SORTS = {"-created": ("-id",), "created": ("id",), "breach": ("sla_due", "id")}
+SORTS = {
+    "-created": ("-id",),
+    "created": ("id",),
+    "breach": ("sla__next_breach_at", "id"),
+}
 
 
 def _ints(field: str, raw: str, *, extra: tuple[str, ...] = ()) -> tuple[list[int], set[str]]:
@@ -161,7 +166,7 @@ def ticket_rows(tickets: QuerySet[Ticket]) -> QuerySet[Ticket, dict[str, Any]]:
     Lists are the hottest read of the dashboard: rows skip building a model instance and a
     serializer field by field for each ticket, which was most of a list request's time.
     """
-    rows: QuerySet[Ticket, dict[str, Any]] = tickets.values(*TICKET_ROW_FIELDS, **sla_row_fields())
+    rows: QuerySet[Ticket, dict[str, Any]] = tickets.values(*TICKET_ROW_FIELDS, *sla_row_fields())
     return rows
 
 
@@ -173,10 +178,14 @@ def ticket_rows_public(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         through = Ticket.tags.through.objects.filter(ticket_id__in=ids)
         for ticket_id, name in through.values_list("ticket_id", "tag__name").order_by("tag__name"):
             tags[ticket_id].append(name)
+    now = timezone.now()
     for row in rows:
         row["tags"] = tags.get(row["id"], [])
-        sla_row_public(row)
+        sla_row_public(row, now)
     return rows
+
+
+_MERGED_INTO_DEFERRED = ("search_vector", "description", "subject")
 
 
 def ticket_detail(*, user: User, number: int) -> Ticket:
@@ -189,6 +198,9 @@ def ticket_detail(*, user: User, number: int) -> Ticket:
     return (
         ticket_list_visible(user=user)
         .select_related("requester", "assignee", "queue", "merged_into", "sla")
+        # The search document (the largest column) is not shown; of the ticket a merged one
+        # points to, its number is.
+        .defer("search_vector", *(f"merged_into__{name}" for name in _MERGED_INTO_DEFERRED))
         .prefetch_related(
             Prefetch(
                 "comments",

@@ -222,6 +222,9 @@ class TicketSerializer(serializers.ModelSerializer[Ticket]):
         return {"id": ticket.queue.pk, "name": ticket.queue.name}
 
     def get_tags(self, ticket: Ticket) -> list[str]:
+        names: list[str] | None = getattr(ticket, "tag_names", None)  # set by ticket_create
+        if names is not None:
+            return names
         return [tag.name for tag in ticket.tags.all()]
 
     def get_comments(self, ticket: Ticket) -> list[dict[str, Any]] | None:

@@ -13,7 +13,7 @@ import structlog
 from django.contrib.postgres.search import SearchVector
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, Value
+from django.db.models import Count, Q, Value
 from django.utils import timezone
 
 from helpdesk.accounts.models import Availability, Organization, Role, User
@@ -94,6 +94,14 @@ def _emit(event: Envelope) -> None:
     transaction.on_commit(lambda: ticket_lists_changed(organization_id=organization_id))
 
 
+def _search_document(subject: Any, description: Any, replies: Any) -> Any:
+    return (
+        SearchVector(subject, weight="A", config="simple")
+        + SearchVector(description, weight="B", config="simple")
+        + SearchVector(replies, weight="C", config="simple")
+    )
+
+
 def _refresh_search(ticket_id: int) -> None:
     """Keep the ticket's search document current (PostgreSQL): subject, description and public
     replies. Internal notes are left out, so searching never reveals one to a customer."""
@@ -103,10 +111,15 @@ def _refresh_search(ticket_id: int) -> None:
         Comment.objects.filter(ticket_id=ticket_id, public=True).values_list("body", flat=True)
     )
     Ticket.objects.filter(pk=ticket_id).update(
-        search_vector=SearchVector("subject", weight="A", config="simple")
-        + SearchVector("description", weight="B", config="simple")
-        + SearchVector(Value(replies), weight="C", config="simple")
+        search_vector=_search_document("subject", "description", Value(replies))
     )
+
+
+def _new_search_document(*, subject: str, description: str) -> Any:
+    """A new ticket's search document, written with its INSERT (it has no replies yet)."""
+    if connection.vendor != "postgresql":
+        return None
+    return _search_document(Value(subject), Value(description), Value(""))
 
 
 # --- Creating -----------------------------------------------------------------------------
@@ -115,13 +128,17 @@ def _refresh_search(ticket_id: int) -> None:
 def _next_ticket_number(*, organization_id: int) -> int:
     """Hand out the organization's next number. The UPDATE locks the organization's row until
     commit, so concurrent creations queue here and numbers never repeat or skip backwards."""
-    Organization.objects.filter(pk=organization_id).update(
-        last_ticket_number=F("last_ticket_number") + 1
-    )
-    number: int = Organization.objects.values_list("last_ticket_number", flat=True).get(
-        pk=organization_id
-    )
-    return number
+    table = connection.ops.quote_name(Organization._meta.db_table)
+    with connection.cursor() as cursor:  # one statement: UPDATE ... RETURNING
+        cursor.execute(
+            f"UPDATE {table} SET last_ticket_number = last_ticket_number + 1"  # noqa: S608
+            " WHERE id = %s RETURNING last_ticket_number",
+            [organization_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Organization.DoesNotExist(organization_id)
+    return int(row[0])
 
 
 def tags_resolve(*, organization_id: int, names: Iterable[str]) -> list[Tag]:
@@ -176,17 +193,18 @@ def ticket_create(
             due_at=due_at,
             created_at=now,
             updated_at=now,
+            search_vector=_new_search_document(subject=subject, description=description),
         )
         tag_rows = tags_resolve(organization_id=ticket.organization_id, names=tags)
         if tag_rows:
             ticket.tags.set(tag_rows)
+        ticket.tag_names = [t.name for t in tag_rows]  # type: ignore[attr-defined]  # the answer's
         _sla().sla_ticket_opened(ticket=ticket, at=now)
         _emit(
             events.ticket_created(
                 ticket=ticket, actor=actor or requester, tags=[t.name for t in tag_rows]
             )
         )
-        _refresh_search(ticket.pk)
     return ticket
 
 
