@@ -141,10 +141,13 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     _database.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 5)
-    # Server-side parameters: psycopg then prepares a statement the fifth time a connection
-    # runs it, and PostgreSQL plans the ticket page's joins once per connection instead of on
-    # every request (planning was most of the database's time for a ticket page).
-    _database["OPTIONS"]["server_side_binding"] = env_bool("DATABASE_SERVER_SIDE_BINDING", True)
+    # Server-side parameters and prepared statements: psycopg prepares a statement the fifth
+    # time a connection runs it, and PostgreSQL plans the ticket page's joins once per
+    # connection instead of on every request (planning was most of the database's time for a
+    # ticket page). Off behind a transaction-pooling PgBouncer older than 1.21.
+    if env_bool("DATABASE_SERVER_SIDE_BINDING", True):
+        _database["OPTIONS"]["server_side_binding"] = True
+        _database["OPTIONS"]["prepare_threshold"] = 5
 DATABASES = {"default": _database}
 
 # --- Redis ---------------------------------------------------------------------------------
