@@ -212,6 +212,31 @@ def test_tokens_are_published_for_other_services_and_revoked(
     assert client.get(URL).status_code == 401
 
 
+def test_a_revocation_by_another_worker_holds_within_the_recheck_interval(
+    org: Organization, redis_client: redis.Redis, monkeypatch: Any
+) -> None:
+    from knox.models import AuthToken
+
+    from helpdesk.accounts import auth
+
+    agent = make_user(org, Role.AGENT)
+    token = api_token_create(user=agent)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get(URL).status_code == 200  # verified and remembered by this worker
+    clock = [1_000.0]
+    monkeypatch.setattr("helpdesk.accounts.auth.time.monotonic", lambda: clock[0])
+    assert client.get(URL).status_code == 200  # the record was seen just now
+    # Another worker revoked it (the row and the record are gone); this worker still holds its
+    # verification, and looks at the record again after RECHECK_SECONDS.
+    AuthToken.objects.filter(user=agent).delete()
+    redis_client.delete(api_token_key(token))
+    clock[0] += auth.RECHECK_SECONDS / 2
+    assert client.get(URL).status_code == 200
+    clock[0] += auth.RECHECK_SECONDS
+    assert client.get(URL).status_code == 401
+
+
 def test_token_sync_restores_records_redis_lost(
     org: Organization, redis_client: redis.Redis
 ) -> None:

@@ -411,7 +411,7 @@ def _queries(client: Any, url: str) -> int:
 
 def test_list_queries_do_not_grow_with_page_size(acme: Tenant, monkeypatch: Any) -> None:
     # No list cache: count the real reads.
-    monkeypatch.setattr("helpdesk.tickets.cache.list_page_key", lambda **_: None)
+    monkeypatch.setattr("helpdesk.tickets.cache.list_page_lookup", lambda **_: (None, None))
     customer = acme.users[Role.CUSTOMER]
     for i in range(30):
         ticket_create(
@@ -427,7 +427,7 @@ def test_list_queries_do_not_grow_with_page_size(acme: Tenant, monkeypatch: Any)
 
 def test_detail_queries_do_not_grow_with_comments(acme: Tenant, monkeypatch: Any) -> None:
     # No page cache: count the real reads.
-    monkeypatch.setattr("helpdesk.tickets.cache.ticket_page_key", lambda **_: None)
+    monkeypatch.setattr("helpdesk.tickets.cache.ticket_page_lookup", lambda **_: (None, None))
     agent = acme.client(Role.AGENT)
     agent.get("/api/v1/tickets/?page_size=1")
     before = _queries(agent, _url(acme.ticket))

@@ -18,11 +18,24 @@ from helpdesk_shared.tokens import API_TOKEN_CACHE_SECONDS, api_token_key
 # Tokens this worker verified lately: sha256(header) -> (until, user, token, info). Verifying
 # costs two queries (knox's token and user, and the scopes) that were most of a cached list's
 # time. A verification is reused only while the token's record is still in Redis (revocation
-# deletes it, so it holds at once in every worker) and for API_TOKEN_CACHE_SECONDS at most (a
-# deactivated user, or changed scopes, within that bound, as in the services that read the
-# records). Without Redis every request is verified in the database.
+# deletes it), looked at no more than once every RECHECK_SECONDS per token (a Redis round trip
+# on every request was a third of a cached page's time): a revocation holds at once in the
+# worker that made it and within RECHECK_SECONDS in every other; and for
+# API_TOKEN_CACHE_SECONDS at most (a deactivated user, or changed scopes, within that bound, as
+# in the services that read the records). Without Redis every request is verified in the
+# database.
 _VERIFIED: dict[bytes, tuple[float, Any, Any, ApiTokenInfo | None]] = {}
 _VERIFIED_MAX = 10_000
+RECHECK_SECONDS = 1.0
+_CONFIRMED: dict[bytes, float] = {}  # sha256(header) -> when its record was last seen
+
+
+def forget_token(digest: str) -> None:
+    """Drop this worker's verifications of a token (knox digest) at once: it was revoked."""
+    for key, (_, _, token, _) in list(_VERIFIED.items()):
+        if getattr(token, "digest", None) == digest:
+            _VERIFIED.pop(key, None)
+            _CONFIRMED.pop(key, None)
 
 
 class BearerTokenAuthentication(TokenAuthentication):  # type: ignore[misc]
@@ -37,7 +50,7 @@ class BearerTokenAuthentication(TokenAuthentication):  # type: ignore[misc]
         key = hashlib.sha256(header.encode()).digest()
         now = time.monotonic()
         hit = _VERIFIED.get(key) if header else None
-        if hit is not None and hit[0] > now and _still_published(header):
+        if hit is not None and hit[0] > now and _still_published(header, key, now):
             request._token_info = hit[3]  # type: ignore[attr-defined]  # for token_scopes
             return hit[1], hit[2]
         result = super().authenticate(request)
@@ -49,7 +62,9 @@ class BearerTokenAuthentication(TokenAuthentication):  # type: ignore[misc]
             request._token_info = info  # type: ignore[attr-defined]  # for token_scopes
             if len(_VERIFIED) >= _VERIFIED_MAX:
                 _VERIFIED.clear()
+                _CONFIRMED.clear()
             _VERIFIED[key] = (now + API_TOKEN_CACHE_SECONDS, result[0], result[1], info)
+            _CONFIRMED.pop(key, None)
         return result  # type: ignore[no-any-return]
 
     def _cleanup_token(self, auth_token: Any) -> bool:
@@ -77,9 +92,14 @@ def _record_use(info: ApiTokenInfo | None) -> None:
         info.last_used_at = now
 
 
-def _still_published(header: str) -> bool:
+def _still_published(header: str, key: bytes, now: float) -> bool:
+    if now - _CONFIRMED.get(key, -RECHECK_SECONDS) < RECHECK_SECONDS:
+        return True
     token = header.split(" ", 1)[1].strip() if " " in header else ""
     try:
-        return bool(token) and bool(get_redis().exists(api_token_key(token)))
+        published = bool(token) and bool(get_redis().exists(api_token_key(token)))
     except redis.RedisError:
-        return False
+        published = False
+    if published:
+        _CONFIRMED[key] = now
+    return published

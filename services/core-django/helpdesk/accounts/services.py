@@ -70,6 +70,9 @@ def _ttl(expiry: datetime | None) -> int | None:
 
 
 def _unpublish(digest: str) -> None:
+    from helpdesk.accounts.auth import forget_token
+
+    forget_token(digest)
     try:
         get_redis().delete(API_TOKEN_KEY_PREFIX + digest)
     except redis.RedisError as exc:

@@ -177,8 +177,7 @@ class TicketListCreateApi(APIView):
     )
     def get(self, request: Request) -> HttpResponse:
         user = _user(request)
-        key = cache.list_page_key(user=user, query=request.META.get("QUERY_STRING", ""))
-        cached = cache.page_bytes_get(key) if key else None
+        key, cached = cache.list_page_lookup(user=user, query=request.META.get("QUERY_STRING", ""))
         if cached is not None:
             return HttpResponse(cached, content_type="application/json")
         params = self._params(request, user)
@@ -268,8 +267,7 @@ class TicketDetailApi(APIView):
     @extend_schema(responses=TicketSerializer, summary="One ticket with its conversation")
     def get(self, request: Request, number: int) -> HttpResponse:
         user = _user(request)
-        key = cache.ticket_page_key(user=user, number=number)
-        cached = cache.ticket_page_get(key) if key else None
+        key, cached = cache.ticket_page_lookup(user=user, number=number)
         if cached is not None:
             tag, body = cached
             return HttpResponse(body, content_type="application/json", headers={"ETag": tag})

@@ -9,6 +9,7 @@ a ticket page lives at most until its next SLA warning or due instant. Without R
 simply reads the database.
 """
 
+import functools
 import hashlib
 import json
 from typing import Any, cast
@@ -55,26 +56,60 @@ def list_page_key(*, user: User, query: str) -> str | None:
     return _versioned_key(user, "list", scope, digest)
 
 
-def ticket_page_key(*, user: User, number: int) -> str | None:
-    """The key of a ticket's page as staff see it (every agent, admin and bot of the
-    organization sees the same page), at the organization's current version; None for
-    customers (whose access is decided per ticket, by the database) and without Redis."""
-    if user.role == Role.CUSTOMER:
-        return None
-    return _versioned_key(user, "detail", "staff", str(number))
+# One round trip for a versioned page: read the organization's version, build the page's key
+# from it and read the page. Returns the key (where a fresh page is stored) and the page or nil.
+# (The page's key is derived inside the script: fine on a single Redis or a replication group,
+# as deployed; Redis Cluster would need the keys to share a hash slot.)
+_LOOKUP = """
+local version = redis.call('GET', KEYS[1]) or '0'
+local key = ARGV[1] .. version .. ARGV[2]
+return {key, redis.call('GET', key)}
+"""
 
 
-def ticket_page_get(key: str) -> tuple[str, bytes] | None:
-    """A stored ticket page: its ETag and its body, as first answered."""
+@functools.cache
+def _lookup_script() -> Any:
+    return get_redis().register_script(_LOOKUP)
+
+
+def _lookup(user: User, kind: str, scope: str, rest: str) -> tuple[str | None, bytes | None]:
+    organization_id = user.organization_id or 0
+    head = f"{_prefix()}:tickets:{kind}:{user.organization_id}:"
     try:
-        raw = cast(bytes | None, get_redis().get(key))
+        key, raw = _lookup_script()(
+            keys=[_version_key(organization_id)], args=[head, f":{scope}:{rest}"]
+        )
     except redis.RedisError:
-        raw = None
+        return None, None
+    return key.decode(), raw or None
+
+
+def list_page_lookup(*, user: User, query: str) -> tuple[str | None, bytes | None]:
+    """This user's view of this list page: its key at the current version (None without
+    Redis) and the page's bytes as first answered, if stored (one round trip)."""
+    scope = f"requester-{user.pk}" if user.role == Role.CUSTOMER else "all"
+    digest = hashlib.sha256(query.encode()).hexdigest()[:32]
+    key, raw = _lookup(user, "list", scope, digest)
+    if key is not None:
+        LOOKUPS.labels("ticket_list", "hit" if raw else "miss").inc()
+    return key, raw
+
+
+def ticket_page_lookup(*, user: User, number: int) -> tuple[str | None, tuple[str, bytes] | None]:
+    """A ticket's page as staff see it (every agent, admin and bot of the organization sees the
+    same page): its key at the organization's current version and, if stored, its ETag and
+    body (one round trip). No key for customers (whose access is decided per ticket, by the
+    database) and without Redis."""
+    if user.role == Role.CUSTOMER:
+        return None, None
+    key, raw = _lookup(user, "detail", "staff", str(number))
+    if key is None:
+        return None, None
     LOOKUPS.labels("ticket_detail", "hit" if raw else "miss").inc()
     if not raw:
-        return None
+        return key, None
     tag, _, body = raw.partition(b"\n")
-    return tag.decode(), body
+    return key, (tag.decode(), body)
 
 
 def ticket_page_put(key: str, *, etag: str, body: bytes, seconds: int) -> None:
@@ -100,17 +135,6 @@ def list_page_put(key: str, page: dict[str, Any]) -> None:
         get_redis().set(key, json.dumps(page, default=str), ex=TTL_SECONDS)
     except redis.RedisError as exc:
         log.warning("cache.put_failed", error=str(exc))
-
-
-def page_bytes_get(key: str) -> bytes | None:
-    """A stored page as the bytes first answered: served as they are (no parse, no render,
-    and the same JSON, datetimes included, as the uncached answer)."""
-    try:
-        raw = cast(bytes | None, get_redis().get(key))
-    except redis.RedisError:
-        raw = None
-    LOOKUPS.labels("ticket_list", "hit" if raw else "miss").inc()
-    return raw
 
 
 def page_bytes_put(key: str, body: bytes) -> None:
