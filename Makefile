@@ -22,8 +22,9 @@ $(UV):
 	@$(PYTHON) -m venv $(TOOLS)
 	@$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
+# AI_ACCURATE=1 also installs the AI's optional accurate tier (services/ai-fastapi/README.md).
 install: $(UV) ## Create .venv and install every locked dependency (uv.lock)
-	@$(UV) sync --frozen --all-packages --all-groups --quiet
+	@$(UV) sync --frozen --all-packages --all-groups --quiet $(if $(AI_ACCURATE),--extra accurate)
 
 system-packages: ## Install nginx with apt-get when it is missing (needs root)
 	@tools/ensure_system_packages.sh
@@ -76,6 +77,7 @@ deploy-check: install ## Deployment files: compose schema, hadolint, cfn-lint, c
 
 # One benchmark at a time on the machine (flock): they share its cores with nothing else.
 BENCH := DATABASE_URL=$(TEST_DATABASE_URL) flock /tmp/helpdesk-bench.lock $(BIN)/python -m
+bench: AI_ACCURATE = 1  # (the AI benchmark's accurate-tier section needs the extra)
 bench: install ## Benchmarks (never tests): core API, AI, realtime fan-out, event delay, dashboard
 	@tools/ensure_system_packages.sh --required
 	@services/core-django/frontend/build.sh

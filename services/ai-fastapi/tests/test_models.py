@@ -5,6 +5,7 @@ import random
 from typing import Any
 
 from app.config import Settings
+from app.ml.linear import SVM_CS
 from app.worker.training import run_job, training_loop
 from tests.asgi import ASGIClient
 from tests.conftest import MakeToken, bearer
@@ -40,13 +41,17 @@ def multipart(name: str, content: bytes) -> tuple[dict[str, str], bytes]:
 
 
 async def train(
-    client: ASGIClient, settings: Settings, token: str, rows: list[dict[str, str]]
+    client: ASGIClient,
+    settings: Settings,
+    token: str,
+    rows: list[dict[str, str]],
+    tier: str = "standard",
 ) -> dict[str, Any]:
     response = await client.request(
         "POST",
         "/ai/v1/models",
         headers=bearer(token),
-        json_body={"name": "drinks", "examples": rows},
+        json_body={"name": "drinks", "examples": rows, "tier": tier},
     )
     assert response.status == 202, response.text
     model_id = response.json()["id"]
@@ -69,6 +74,9 @@ async def test_a_trained_model_reports_metrics_and_classifies(
     assert metrics["accuracy"] >= 0.9
     assert set(metrics) >= {"accuracy", "macro_f1", "ece", "per_label", "held_out"}
     assert set(metrics["per_label"]) == set(WORDS)
+    assert record["tier"] == "standard"
+    assert record["hyperparameters"]["tier"] == "standard"
+    assert record["hyperparameters"]["svm_c"] in SVM_CS
     response = await client.request(
         "POST",
         "/ai/v1/classify",
@@ -163,6 +171,14 @@ async def test_bad_training_sets_are_refused_with_reasons(
         assert response.status == 422
         assert response.json()["code"] == "validation_error"
         assert "examples" in response.json()["details"]
+    unknown_tier = await client.request(
+        "POST",
+        "/ai/v1/models",
+        headers=bearer(token),
+        json_body={"name": "x", "examples": examples(), "tier": "huge"},
+    )
+    assert unknown_tier.status == 422
+    assert "tier" in unknown_tier.json()["details"]
 
 
 async def test_csv_upload_trains_and_bad_csvs_are_4xx(

@@ -107,12 +107,19 @@ def _json(content: dict[str, Any]) -> Response:
 async def classify(request: Request) -> Response:
     """The hot path: no FastAPI dependencies or body parameter (their solving costs more than
     the model), the body validated by pydantic-core straight from the bytes, the model run inline
-    (well under a millisecond of CPU: a thread hop would cost more than it saves)."""
+    (well under a millisecond of CPU: a thread hop would cost more than it saves), except an
+    accurate-tier model's (milliseconds: in a thread)."""
     principal = await classifier_principal(request)
     body = await read_json(request, ClassifyIn)
     models: Models = request.state.models
     category = await models.category_model(principal.organization_id, body.model)
-    result = models.ready().classify(body.subject, body.body, category)
+    classifier = models.ready()
+    if category.model.tier == "accurate":
+        # Milliseconds of NumPy (which releases the GIL): off the event loop, so that the
+        # requests of other models go on meanwhile.
+        result = await asyncio.to_thread(classifier.classify, body.subject, body.body, category)
+    else:
+        result = classifier.classify(body.subject, body.body, category)
     result["request_id"] = current_request_id()
     return _json(result)
 

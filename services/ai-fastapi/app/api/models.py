@@ -1,9 +1,11 @@
 """Custom category models: train (JSON or CSV), inspect, list, activate, roll back.
 
-- ``POST /ai/v1/models``: ``{"name", "examples": [{"text", "label"}]}`` as JSON, or a multipart
-  form with ``name`` and ``file`` (CSV, UTF-8, a header row with ``text`` and ``label`` (or
-  ``category``) columns). Checked here (labels, examples per label, sizes), then queued: 202 and
-  the record; the worker (``python -m app.worker``) trains it.
+- ``POST /ai/v1/models``: ``{"name", "examples": [{"text", "label"}], "tier"?}`` as JSON, or a
+  multipart form with ``name``, ``file`` (CSV, UTF-8, a header row with ``text`` and ``label`` (or
+  ``category``) columns) and ``tier``. Checked here (labels, examples per label, sizes, whether
+  the tier is installed), then queued: 202 and the record; the worker (``python -m app.worker``)
+  trains it. ``tier``: ``standard`` (default) or ``accurate`` (sentence embeddings, the
+  ``accurate`` extra).
 - ``GET /ai/v1/models/{id}``: status (queued, training, ready, failed), progress, stage, error,
   held-out metrics (accuracy, macro-F1, per-label scores, calibration error). ``default`` is the
   shipped category model.
@@ -25,8 +27,9 @@ from starlette.datastructures import UploadFile
 
 from app.api.deps import ModelsDep, RegistryDep, SettingsDep, StoreDep, TrainerDep, TrainingDep
 from app.errors import ApiError
+from app.ml import embeddings
 from app.ml.defaults import DEFAULT_MODEL_ID
-from app.ml.linear import check_examples
+from app.ml.linear import Tier, check_examples, hyperparameters
 from app.ml.registry import ModelRecord, new_model_id, now, training_set_key
 from helpdesk_kit.errors import pydantic_details
 
@@ -55,6 +58,11 @@ class TrainingIn(BaseModel):
 
     name: StrictStr = Field(min_length=1, max_length=200)
     examples: list[Example] = Field(min_length=1)
+    tier: Tier = Field(
+        default="standard",
+        description="standard: TF-IDF + linear SVM; accurate: plus sentence embeddings "
+        "(all-MiniLM-L6-v2; only where the service's 'accurate' extra is installed)",
+    )
 
 
 class ModelOut(ModelRecord):
@@ -78,6 +86,7 @@ _TRAINING_BODY: dict[str, Any] = {
                     "required": ["name", "file"],
                     "properties": {
                         "name": {"type": "string"},
+                        "tier": {"type": "string", "enum": ["standard", "accurate"]},
                         "file": {
                             "type": "string",
                             "format": "binary",
@@ -118,10 +127,20 @@ async def create_model(
         raise ApiError(
             422, "validation_error", "The examples cannot train a model.", {"examples": problems}
         )
+    if training.tier == "accurate":
+        missing = embeddings.available()
+        if missing is not None:
+            raise ApiError(
+                422,
+                "validation_error",
+                "The accurate tier is not installed on this service.",
+                {"tier": [missing]},
+            )
     record = ModelRecord(
         id=new_model_id(),
         name=training.name,
         organization_id=principal.organization_id,
+        tier=training.tier,
         labels=sorted({e.label for e in training.examples}),
         examples=len(training.examples),
         created_at=now(),
@@ -224,6 +243,7 @@ def _default_model(models: ModelsDep, organization_id: int) -> ModelOut:
         created_at=now(),
         version=bundle.version,
         metrics=bundle.metrics["category"],
+        hyperparameters=hyperparameters(category),
     )
 
 
@@ -269,7 +289,7 @@ async def _read_csv_form(request: Request, max_bytes: int) -> TrainingIn:
         form = await request.form(max_files=1, max_fields=10)
     except Exception as exc:  # a malformed multipart body is the client's
         raise ApiError(400, "parse_error", f"The form cannot be read: {exc}.") from exc
-    upload, name = form.get("file"), form.get("name")
+    upload, name, tier = form.get("file"), form.get("name"), form.get("tier")
     if not isinstance(upload, UploadFile):
         raise ApiError(
             422, "validation_error", "No CSV file.", {"file": ["a CSV file is required"]}
@@ -301,4 +321,10 @@ async def _read_csv_form(request: Request, max_bytes: int) -> TrainingIn:
         ]
     except csv.Error as exc:
         raise ApiError(400, "parse_error", f"The CSV cannot be read: {exc}.") from exc
-    return _validated({"name": name if isinstance(name, str) else "", "examples": examples})
+    training: dict[str, Any] = {
+        "name": name if isinstance(name, str) else "",
+        "examples": examples,
+    }
+    if tier is not None:
+        training["tier"] = tier if isinstance(tier, str) else ""
+    return _validated(training)

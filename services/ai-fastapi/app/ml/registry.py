@@ -32,6 +32,11 @@ class ModelRecord(BaseModel):
     name: str
     organization_id: int
     kind: Literal["category"] = "category"
+    # standard: TF-IDF + linear SVM (the default install); accurate: the same plus sentence
+    # embeddings (the ``accurate`` extra; README: "The accurate tier").
+    tier: Literal["standard", "accurate"] = "standard"
+    # What training chose and used: {"svm_c": ..., "embedding_model": ...} (when ready).
+    hyperparameters: dict[str, float | str] = Field(default_factory=dict)
     status: Status = "queued"
     progress: float = Field(default=0.0, ge=0.0, le=1.0)
     stage: str = "queued"

@@ -18,6 +18,7 @@ import structlog
 from app.errors import ApiError
 from app.ml.classifier import CategoryModel, Classifier
 from app.ml.defaults import DEFAULT_MODEL_ID, DefaultBundle, load_or_train
+from app.ml.embeddings import EmbeddingsUnavailable
 from app.ml.language import LanguageModel
 from app.ml.linear import LinearTextModel
 from app.ml.registry import ModelRecord, Registry, artifact_key
@@ -114,6 +115,16 @@ class Models:
             )
         model = await asyncio.to_thread(pickle.loads, data)
         assert isinstance(model, LinearTextModel)
+        try:
+            await asyncio.to_thread(model.prepare)  # the accurate tier's encoder
+        except EmbeddingsUnavailable as exc:
+            log.error("model_unavailable", model_id=record.id, error=str(exc))
+            raise ApiError(
+                503,
+                "model_unavailable",
+                f"Model {record.id!r} needs the accurate tier, which this replica cannot run: "
+                f"{exc}.",
+            ) from exc
         loaded = CategoryModel(record.id, record.version, model)
         self._loaded[record.id] = loaded
         while len(self._loaded) > LOADED_MODELS_MAX:

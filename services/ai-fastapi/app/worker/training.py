@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from app.config import Settings
-from app.ml.linear import train
+from app.ml.linear import hyperparameters, train
 from app.ml.registry import (
     TRAINING_GROUP,
     Keys,
@@ -71,7 +71,9 @@ def _run(settings: Settings, records: SyncRecords, model_id: str) -> str:
 
     try:
         rows = [json.loads(line) for line in store.get(training_set_key(model_id)).splitlines()]
-        model, metrics = train([r["text"] for r in rows], [r["label"] for r in rows], progress)
+        model, metrics = train(
+            [r["text"] for r in rows], [r["label"] for r in rows], progress, tier=record.tier
+        )
         digest = store.put(
             artifact_key(model_id), pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
         )
@@ -83,6 +85,7 @@ def _run(settings: Settings, records: SyncRecords, model_id: str) -> str:
         record.status, record.stage, record.progress = "ready", "ready", 1.0
         record.metrics, record.sha256, record.version = metrics, digest, digest[:12]
         record.labels = model.labels
+        record.hyperparameters = hyperparameters(model)
     record.finished_at = now()
     record.training_seconds = round(time.perf_counter() - started, 3)
     records.save(record)
