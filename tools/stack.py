@@ -353,7 +353,12 @@ class ProcessSpec:
     health_url: str | None
 
 
-def _uvicorn(app_dir: Path, port: int) -> list[str]:
+# Realtime writes each event's WebSocket frame once for all its connections (see
+# services/realtime/app/direct.py): per-message deflate would make every connection's differ.
+REALTIME_UVICORN_ARGS = ("--ws-per-message-deflate", "false")
+
+
+def _uvicorn(app_dir: Path, port: int, *extra: str) -> list[str]:
     return [
         str(VENV_BIN / "uvicorn"),
         "app.main:app",
@@ -369,6 +374,7 @@ def _uvicorn(app_dir: Path, port: int) -> list[str]:
         "127.0.0.1",
         "--timeout-graceful-shutdown",
         "10",
+        *extra,
     ]
 
 
@@ -408,7 +414,7 @@ def process_specs(cfg: Config, *, with_gateway: bool) -> list[ProcessSpec]:
         ),
         ProcessSpec(
             "realtime",
-            _uvicorn(REALTIME_DIR, cfg.realtime_port),
+            _uvicorn(REALTIME_DIR, cfg.realtime_port, *REALTIME_UVICORN_ARGS),
             REALTIME_DIR,
             cfg.common_env(),
             f"{cfg.url('realtime')}/health/",
@@ -416,7 +422,7 @@ def process_specs(cfg: Config, *, with_gateway: bool) -> list[ProcessSpec]:
         *(
             ProcessSpec(
                 f"realtime-{n}",
-                _uvicorn(REALTIME_DIR, port),
+                _uvicorn(REALTIME_DIR, port, *REALTIME_UVICORN_ARGS),
                 REALTIME_DIR,
                 cfg.common_env(),
                 f"http://127.0.0.1:{port}/health/",

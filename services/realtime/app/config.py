@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     realtime_max_connections_per_user: int = Field(default=20, ge=1)
     # Packets waiting for one slow client before it is cut off (it reconnects and replays).
     realtime_max_queued_packets: int = Field(default=2_000, ge=10)
+    # The same for a connection that fan-out writes to directly: bytes its socket has not
+    # taken yet (see app.direct).
+    realtime_max_buffered_bytes: int = Field(default=1024 * 1024, ge=16 * 1024)
+    # Fan-out frames written straight to idle WebSocket connections (app.direct); off: every
+    # delivery goes through Engine.IO's queue and writer task.
+    realtime_direct_writes: bool = True
     # When a connection is told its token expires soon ("token.expiring").
     realtime_token_warning_seconds: int = Field(default=60, ge=1)
 

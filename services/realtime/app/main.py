@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None) -> RequestContextMiddleware:
 
     redis = create_redis(settings)
     sio = RealtimeServer(
+        direct=settings.realtime_direct_writes,
         async_mode="asgi",
         transports=settings.transports,
         cors_allowed_origins=settings.cors_allowed_origins,
@@ -100,13 +101,21 @@ def create_app(settings: Settings | None = None) -> RequestContextMiddleware:
         logger=_library_logger("socketio.server", settings.log_level),
         engineio_logger=_library_logger("engineio.server", settings.log_level),
     )
-    fanout = Fanout(sio, max_queued=settings.realtime_max_queued_packets)
+    fanout = Fanout(
+        sio,
+        max_queued=settings.realtime_max_queued_packets,
+        max_buffered=settings.realtime_max_buffered_bytes,
+    )
 
     def deliver(entry: Entry) -> None:
         metrics.DELIVERIES.labels("live").inc(fanout.to_rooms(entry.packet, entry.rooms))
 
     reader = StreamReader(
-        redis, settings.events_stream, deliver, buffer_size=settings.realtime_replay_buffer
+        redis,
+        settings.events_stream,
+        deliver,
+        buffer_size=settings.realtime_replay_buffer,
+        batch=fanout.batch,
     )
     token = settings.helpdesk_service_token
     access = RoomAccessClient(

@@ -31,6 +31,12 @@ DELIVERIES: Final = Counter(
     "Event packets queued for a connection (live fan-out and replay)",
     ["path"],
 )
+FANOUT_WRITES: Final = Counter(
+    "realtime_fanout_writes",
+    "Event packets for a connection, by way: straight onto its WebSocket transport (direct), "
+    "or into Engine.IO's queue behind what it holds (queued)",
+    ["way"],
+)
 REPLAYS: Final = Counter(
     "realtime_replays",
     "Connections that asked for replay, by outcome (replayed, or why they must resync)",

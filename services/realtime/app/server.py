@@ -5,6 +5,7 @@ an oversized, binary, rate-exceeding or undecodable message is answered with an 
 message and dropped, and nothing a client sends can raise out of the server.
 """
 
+import functools
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -13,6 +14,7 @@ import structlog
 from socketio import packet
 
 from app.codec import OrjsonModule
+from app.direct import EngineServer
 
 NAMESPACE: Final = "/"
 log = structlog.get_logger("realtime.server")
@@ -24,10 +26,16 @@ Reject = Callable[[str, str, str, str | None], Any]
 
 
 class RealtimeServer(socketio.AsyncServer):  # type: ignore[misc]  # (untyped library)
-    def __init__(self, *, gate: Gate | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, gate: Gate | None = None, direct: bool = True, **kwargs: Any) -> None:
+        # Engine.IO sockets whose fan-out frames may be written straight to the transport
+        # (``direct``); read by _engineio_server_class, which the base constructor calls.
+        self._direct = direct
         super().__init__(json=OrjsonModule, **kwargs)
         self.gate: Gate | None = gate
         self.reject: Reject | None = None
+
+    def _engineio_server_class(self) -> Any:
+        return functools.partial(EngineServer, direct=self._direct)
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         sid = self.manager.sid_from_eio_sid(eio_sid, NAMESPACE)

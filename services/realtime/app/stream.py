@@ -14,7 +14,8 @@ the reader.
 
 Delivery is synchronous (no await between taking an entry and advancing ``last_id``): at any
 point where another task runs, every entry up to ``last_id`` has been delivered and none after
-it, which is what replay relies on.
+it, which is what replay relies on. A read of several entries is delivered inside one
+``batch`` (``Fanout.batch``: one write per connection for all of them), still with no await.
 """
 
 import asyncio
@@ -22,6 +23,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Final
 
 import structlog
@@ -32,6 +34,8 @@ from app import metrics
 from app.entries import STREAM_START, Entry, EntryKey, decode_entry, parse_id
 
 Deliver = Callable[[Entry], None]
+# Opened around the deliveries of a read that returned several entries (Fanout.batch).
+Batch = Callable[[], AbstractContextManager[Any]]
 
 BLOCK_MS: Final = 5_000
 COUNT: Final = 300
@@ -58,10 +62,12 @@ class StreamReader:
         count: int = COUNT,
         backoff_initial: float = BACKOFF_INITIAL,
         backoff_max: float = BACKOFF_MAX,
+        batch: Batch | None = None,
     ) -> None:
         self._redis = redis
         self._stream = stream
         self._deliver = deliver
+        self._batch = batch
         # The latest entries, oldest first; every entry after ``_floor`` is in it.
         self._recent: deque[Entry] = deque(maxlen=buffer_size)
         self._floor: EntryKey | None = None
@@ -184,12 +190,15 @@ class StreamReader:
             {self._stream: self.last_id}, count=self._count, block=self._block_ms
         )
         self._last_ok = time.monotonic()
-        for entry_id, fields in _entries(response):
-            if self._stop_requested():
-                return  # the rest is left unread, as if the batch had been shorter
-            self._handle(entry_id, fields)
-            # Advance past every entry, delivered or skipped, so none is read twice.
-            self.last_id = entry_id
+        entries = list(_entries(response))
+        gathering = self._batch if self._batch is not None and len(entries) > 1 else nullcontext
+        with gathering():
+            for entry_id, fields in entries:
+                if self._stop_requested():
+                    return  # the rest is left unread, as if the batch had been shorter
+                self._handle(entry_id, fields)
+                # Advance past every entry, delivered or skipped, so none is read twice.
+                self.last_id = entry_id
 
     async def _current_last_id(self) -> str:
         newest = await self._redis.xrevrange(self._stream, count=1)
