@@ -251,11 +251,10 @@ def report_overview(
 
 def report_overview_cached(*, user: User, days: int) -> dict[str, Any]:
     """The overview from the cache when this version of the organization's tickets has one."""
-    key = cache.list_page_key(user=user, query=f"reports:overview:{days}")
-    cached = cache.list_page_get(key) if key else None
+    key, cached = cache.document_lookup(user=user, name=f"reports:overview:{days}")
     if cached is not None:
         return cached
     body = report_overview(organization_id=user.organization_id or 0, days=days)
     if key:
-        cache.list_page_put(key, body)
+        cache.document_put(key, body)
     return body

@@ -12,7 +12,7 @@ simply reads the database.
 import functools
 import hashlib
 import json
-from typing import Any, cast
+from typing import Any
 
 import redis
 import structlog
@@ -38,22 +38,6 @@ def _prefix() -> str:
 
 def _version_key(organization_id: int) -> str:
     return f"{_prefix()}:tickets:list-version:{organization_id}"
-
-
-def _versioned_key(user: User, kind: str, scope: str, rest: str) -> str | None:
-    try:
-        version = cast(bytes | None, get_redis().get(_version_key(user.organization_id or 0)))
-    except redis.RedisError:
-        return None
-    number = int(version) if version else 0
-    return f"{_prefix()}:tickets:{kind}:{user.organization_id}:{number}:{scope}:{rest}"
-
-
-def list_page_key(*, user: User, query: str) -> str | None:
-    """The key of this user's view of this page, at the current version; None without Redis."""
-    scope = f"requester-{user.pk}" if user.role == Role.CUSTOMER else "all"
-    digest = hashlib.sha256(query.encode()).hexdigest()[:32]
-    return _versioned_key(user, "list", scope, digest)
 
 
 # One round trip for a versioned page: read the organization's version, build the page's key
@@ -121,18 +105,16 @@ def ticket_page_put(key: str, *, etag: str, body: bytes, seconds: int) -> None:
         log.warning("cache.put_failed", error=str(exc))
 
 
-def list_page_get(key: str) -> dict[str, Any] | None:
-    try:
-        raw = cast(bytes | None, get_redis().get(key))
-    except redis.RedisError:
-        raw = None
-    LOOKUPS.labels("ticket_list", "hit" if raw else "miss").inc()
-    return dict(json.loads(raw)) if raw else None
+def document_lookup(*, user: User, name: str) -> tuple[str | None, dict[str, Any] | None]:
+    """A JSON document cached for this user's view (the dashboard's counters, reports) under
+    the organization's version: its key, and the document if stored (one round trip)."""
+    key, raw = list_page_lookup(user=user, query=name)
+    return key, (dict(json.loads(raw)) if raw else None)
 
 
-def list_page_put(key: str, page: dict[str, Any]) -> None:
+def document_put(key: str, document: dict[str, Any]) -> None:
     try:
-        get_redis().set(key, json.dumps(page, default=str), ex=TTL_SECONDS)
+        get_redis().set(key, json.dumps(document, default=str), ex=TTL_SECONDS)
     except redis.RedisError as exc:
         log.warning("cache.put_failed", error=str(exc))
 

@@ -96,13 +96,12 @@ class CountersApi(APIView):
     def get(self, request: Request) -> Response:
         user: User = request.user  # type: ignore[assignment]
         require_staff(user, "see the dashboard's counters")
-        key = cache.list_page_key(user=user, query=f"counters:{user.pk}")
-        cached = cache.list_page_get(key) if key else None
+        key, cached = cache.document_lookup(user=user, name=f"counters:{user.pk}")
         if cached is not None:
             return Response(cached)
         body = counters_compute(organization_id=user.organization_id or 0, user_id=user.pk)
         if key:
-            cache.list_page_put(key, body)
+            cache.document_put(key, body)
         return Response(body)
 
 
