@@ -187,10 +187,16 @@ def read_csv(path: Path) -> list[tuple[str, str]]:
         return [(row["text"], row["category"]) for row in csv.DictReader(handle)]
 
 
-def banking77(service: Service, folder: Path, results: dict[str, Any]) -> str:
+def banking77(
+    service: Service, folder: Path, results: dict[str, Any], tier: str = "standard"
+) -> tuple[str, list[str]]:
+    """Train on train.csv (all of it, then 10 per intent) and score test.csv, into ``results``;
+    return the full model's id and the test texts."""
     train_rows, test_rows = read_csv(folder / "train.csv"), read_csv(folder / "test.csv")
     texts, truth = [t for t, _ in test_rows], [label for _, label in test_rows]
-    full = train(service, "banking77", train_rows)
+    name = "banking77" if tier == "standard" else f"banking77-{tier}"
+    label = "banking77" if tier == "standard" else f"{tier} banking77"
+    full = train(service, name, train_rows, tier=tier)
     results["banking77_full"] = {
         **scores(truth, predict(service, full["id"], texts)),
         "training_seconds": full["training_seconds"],
@@ -200,14 +206,14 @@ def banking77(service: Service, folder: Path, results: dict[str, Any]) -> str:
             k: full["metrics"][k] for k in ("accuracy", "macro_f1", "ece")
         },
     }
-    print("banking77 full", results["banking77_full"], flush=True)
-    ten = train(service, "banking77-10shot", ten_per_intent(train_rows))
+    print(f"{label} full", results["banking77_full"], flush=True)
+    ten = train(service, f"{name}-10shot", ten_per_intent(train_rows), tier=tier)
     results["banking77_10_per_intent"] = {
         **scores(truth, predict(service, ten["id"], texts)),
         "training_seconds": ten["training_seconds"],
     }
-    print("banking77 10-shot", results["banking77_10_per_intent"], flush=True)
-    return str(full["id"])
+    print(f"{label} 10-shot", results["banking77_10_per_intent"], flush=True)
+    return str(full["id"]), texts
 
 
 def available_tier() -> str | None:
@@ -225,33 +231,13 @@ def available_tier() -> str | None:
 def accurate_tier(
     service: Service, folder: Path, results: dict[str, Any], wrk_seconds: int
 ) -> None:
-    train_rows, test_rows = read_csv(folder / "train.csv"), read_csv(folder / "test.csv")
-    texts, truth = [t for t, _ in test_rows], [label for _, label in test_rows]
     figures: dict[str, Any] = {}
-    full = train(service, "banking77-accurate", train_rows, tier="accurate")
-    figures["banking77_full"] = {
-        **scores(truth, predict(service, full["id"], texts)),
-        "training_seconds": full["training_seconds"],
-        "queued_to_ready_seconds": full["wall_seconds"],
-        "hyperparameters": full["hyperparameters"],
-        "held_out_metrics_reported_by_api": {
-            k: full["metrics"][k] for k in ("accuracy", "macro_f1", "ece")
-        },
-    }
-    print("accurate banking77 full", figures["banking77_full"], flush=True)
-    ten = train(service, "banking77-accurate-10shot", ten_per_intent(train_rows), tier="accurate")
-    figures["banking77_10_per_intent"] = {
-        **scores(truth, predict(service, ten["id"], texts)),
-        "training_seconds": ten["training_seconds"],
-    }
-    print("accurate banking77 10-shot", figures["banking77_10_per_intent"], flush=True)
+    model_id, texts = banking77(service, folder, figures, tier="accurate")
     sample = random.Random(1).sample(texts, 1000)  # noqa: S311
-    figures["in_process_banking77_model"] = in_process_latency(
-        sample, service.model_dir, str(full["id"])
-    )
-    figures["http_sequential_banking77_model"] = http_latency(service, sample, str(full["id"]))
+    figures["in_process_banking77_model"] = in_process_latency(sample, service.model_dir, model_id)
+    figures["http_sequential_banking77_model"] = http_latency(service, sample, model_id)
     text = "I still have not received my new card, I ordered over a week ago."
-    figures["wrk_32_connections_banking77_model"] = wrk(service, text, str(full["id"]), wrk_seconds)
+    figures["wrk_32_connections_banking77_model"] = wrk(service, text, model_id, wrk_seconds)
     results["accurate_tier"] = figures
 
 
@@ -422,7 +408,7 @@ def main() -> None:
             full = train(service, "banking77", read_csv(args.banking77 / "train.csv"))
             model_id = str(full["id"])
         else:
-            model_id = banking77(service, args.banking77, results)
+            model_id, _ = banking77(service, args.banking77, results)
             clinc150(service, args.clinc150, threshold, results)
         sample = random.Random(1).sample(test_texts, 2000)  # noqa: S311
         results["in_process_default_models"] = in_process_latency(sample, service.model_dir)

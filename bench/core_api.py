@@ -158,27 +158,13 @@ def phases(first: int, last: int) -> list[Phase]:
             _request(bust.format(path=f"{FILTERED}&")),
             queries="filtered_uncached",
         ),
-        Phase(
-            "detail",
-            f"GET /api/v1/tickets/<n>/, n random in {first}..{last} (cache as it is)",
-            f"/api/v1/tickets/{first}/",
-            _request(
-                'return wrk.format("GET", "/api/v1/tickets/" .. '
-                f'math.random({first}, {last}) .. "/")'
-            ),
-            queries="detail_uncached",
-            cache="ticket_detail",
-        ),
-        Phase(
+        _detail("detail", first, last, f"{first}..{last}", queries="detail_uncached"),
+        _detail(
             "detail hot",
-            f"GET /api/v1/tickets/<n>/, n random in the newest {HOT_TICKETS} (cache as it is)",
-            f"/api/v1/tickets/{last}/",
-            _request(
-                'return wrk.format("GET", "/api/v1/tickets/" .. '
-                f'math.random({max(first, last - HOT_TICKETS + 1)}, {last}) .. "/")'
-            ),
+            max(first, last - HOT_TICKETS + 1),
+            last,
+            f"the newest {HOT_TICKETS}",
             queries="detail",
-            cache="ticket_detail",
         ),
         Phase(
             "create",
@@ -195,6 +181,20 @@ def phases(first: int, last: int) -> list[Phase]:
             queries="create",
         ),
     ]
+
+
+def _detail(name: str, low: int, high: int, which: str, *, queries: str) -> Phase:
+    """GET /api/v1/tickets/<n>/ with n uniformly random in low..high, the cache as it is."""
+    return Phase(
+        name,
+        f"GET /api/v1/tickets/<n>/, n random in {which} (cache as it is)",
+        f"/api/v1/tickets/{low}/",
+        _request(
+            f'return wrk.format("GET", "/api/v1/tickets/" .. math.random({low}, {high}) .. "/")'
+        ),
+        queries=queries,
+        cache="ticket_detail",
+    )
 
 
 def _request(body: str) -> str:

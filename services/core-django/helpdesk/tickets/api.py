@@ -198,7 +198,7 @@ class TicketListCreateApi(APIView):
         public = ticket_rows_public([dict(row) for row in page or []])
         body = render_json(paginator.get_paginated_response(public).data)
         if key:
-            cache.page_bytes_put(key, body)
+            cache.list_page_put(key, body)
         return HttpResponse(body, content_type="application/json")
 
     @staticmethod

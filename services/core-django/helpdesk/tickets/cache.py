@@ -58,7 +58,7 @@ def _lookup_script() -> Any:
 
 def _lookup(user: User, kind: str, scope: str, rest: str) -> tuple[str | None, bytes | None]:
     organization_id = user.organization_id or 0
-    head = f"{_prefix()}:tickets:{kind}:{user.organization_id}:"
+    head = f"{_prefix()}:tickets:{kind}:{organization_id}:"
     try:
         key, raw = _lookup_script()(
             keys=[_version_key(organization_id)], args=[head, f":{scope}:{rest}"]
@@ -97,12 +97,9 @@ def ticket_page_lookup(*, user: User, number: int) -> tuple[str | None, tuple[st
 
 
 def ticket_page_put(key: str, *, etag: str, body: bytes, seconds: int) -> None:
-    if seconds <= 0:
-        return
-    try:
-        get_redis().set(key, etag.encode() + b"\n" + body, ex=min(seconds, TTL_SECONDS))
-    except redis.RedisError as exc:
-        log.warning("cache.put_failed", error=str(exc))
+    """Store a ticket page for ``seconds`` (capped at ``TTL_SECONDS``; not at all when 0)."""
+    if seconds > 0:
+        _put(key, etag.encode() + b"\n" + body, min(seconds, TTL_SECONDS))
 
 
 def document_lookup(*, user: User, name: str) -> tuple[str | None, dict[str, Any] | None]:
@@ -113,16 +110,17 @@ def document_lookup(*, user: User, name: str) -> tuple[str | None, dict[str, Any
 
 
 def document_put(key: str, document: dict[str, Any]) -> None:
-    try:
-        get_redis().set(key, json.dumps(document, default=str), ex=TTL_SECONDS)
-    except redis.RedisError as exc:
-        log.warning("cache.put_failed", error=str(exc))
+    _put(key, json.dumps(document, default=str).encode(), TTL_SECONDS)
 
 
-def page_bytes_put(key: str, body: bytes) -> None:
+def list_page_put(key: str, body: bytes) -> None:
+    _put(key, body, TTL_SECONDS)
+
+
+def _put(key: str, value: bytes, seconds: int) -> None:
     try:
-        get_redis().set(key, body, ex=TTL_SECONDS)
-    except redis.RedisError as exc:
+        get_redis().set(key, value, ex=seconds)
+    except redis.RedisError as exc:  # the next reader computes it again
         log.warning("cache.put_failed", error=str(exc))
 
 
